@@ -39,6 +39,7 @@ class PrometheusConfig(_Strict):
     # Exact-match only; values are escaped when injected into PromQL.
     matchers: dict[str, str] = Field(default_factory=dict)
     timeout_s: float = 10.0
+    concurrency: int = Field(default=8, ge=1, le=64)  # queries in flight at once per diagnosis
     # Environment variable holding a bearer token for Prometheus, if it needs one.
     token_env: str | None = None
 
@@ -58,6 +59,7 @@ class LokiConfig(_Strict):
     org_id: str | None = None  # X-Scope-OrgID for multi-tenant Loki
     timeout_s: float = 15.0
     page_limit: int = 5000
+    max_lines: int = 500_000  # stop paginating after this many lines (reported as missing), bounds time
 
 
 class LogsConfig(_Strict):
@@ -81,6 +83,11 @@ class MilvusConfig(_Strict):
     token_env: str | None = None  # env var holding "user:password" or an API key
     db: str = "default"
     timeout_s: float = 10.0
+    # Added by the milvus-source issue:
+    budget_s: float = 30.0  # wall-clock cap for all Milvus calls of one diagnosis
+    max_collections: int = Field(default=20, ge=1)  # without a collection, read at most this many (by name)
+    small_segment_rows: int = 1024  # sealed segments below this are "small" (rootCoord.minSegmentSizeToEnableIndex)
+    small_segment_ratio: float = 0.1  # ... and so are those below this share of the median sealed segment
 
 
 class AccessConfig(_Strict):
@@ -131,12 +138,62 @@ class AlertsConfig(_Strict):
     default_window: str = "30m"
     cooldown_s: float = 900.0
     webhook_token_env: str | None = None  # env var with the bearer token Alertmanager must send
+    # Added by the alerts issue:
+    webhook_channel: str | None = None  # where webhook threads go when the cluster has no alert_channel
+    collection_label: str = "collection_name"  # alert label naming a collection, when the rule keeps one
+    max_window: str = "6h"  # cap on the diagnosed window (startsAt - default_window .. now)
+    incident_max_age_s: float = 86400.0  # an open incident older than this was missed resolving; a new firing reopens
+    resolve_wait_s: float = 60.0  # how long a resolve notice waits for a running diagnosis's finding
+
+    @field_validator("alertname_patterns")
+    @classmethod
+    def _patterns(cls, v: list[str]) -> list[str]:
+        for p in v:
+            try:
+                re.compile(p)
+            except re.error as e:
+                raise ValueError(f"alertname pattern {p!r} is not a valid regex: {e}") from e
+        return v
+
+    @field_validator("label_patterns")
+    @classmethod
+    def _label_patterns(cls, v: dict[str, str]) -> dict[str, str]:
+        for name, p in v.items():
+            try:
+                re.compile(p)
+            except re.error as e:
+                raise ValueError(f"label pattern for {name!r} ({p!r}) is not a valid regex: {e}") from e
+        return v
 
 
 class HandoffConfig(_Strict):
     channel: str | None = None
     schedules: list[str] = Field(default_factory=list)  # cron expressions, e.g. "0 8,20 * * *"
     timezone: str = "UTC"
+    # Added by the alerts issue:
+    default_since: str = "12h"  # window of `/milvus handoff` and `milvus-triage handoff` without --since
+    max_items: int = Field(default=5, ge=1, le=50)  # per list, per cluster; the rest is folded into "+N more"
+
+    @field_validator("schedules")
+    @classmethod
+    def _crons(cls, v: list[str]) -> list[str]:
+        from croniter import croniter
+
+        for expr in v:
+            if not croniter.is_valid(expr):
+                raise ValueError(f"{expr!r} is not a valid cron expression (e.g. '0 8,20 * * *')")
+        return v
+
+    @field_validator("timezone")
+    @classmethod
+    def _tz(cls, v: str) -> str:
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        try:
+            ZoneInfo(v)
+        except (ZoneInfoNotFoundError, ValueError) as e:
+            raise ValueError(f"unknown time zone {v!r} (use an IANA name such as 'Europe/Paris')") from e
+        return v
 
 
 class StoreConfig(_Strict):

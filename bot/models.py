@@ -124,6 +124,7 @@ class SlowRequest:
     placeholder_bytes: int | None = None  # len(PlaceholderGroup)
     fmt: Literal["text", "json", "api"] = "text"
     raw: str = ""  # the original line, truncated to a few KB, for "worst sample"
+    dsls: list[str] = field(default_factory=list)  # HybridSearch: each sub-request's filter, in order
 
 
 class SlowLogEvidence(BaseModel):
@@ -138,6 +139,7 @@ class SlowLogEvidence(BaseModel):
     truncated: bool = False  # True when `requests` holds fewer than `slow_lines`
     digest: Any | None = None  # bot.digest.Digest when computed (kept Any to avoid an import cycle)
     threshold_s: float | None = None  # the slow-log threshold for this Milvus version, when known
+    threshold_per_nq: bool | None = None  # True when Search lines are logged by duration/nq (2.5.13+)
 
 
 # --------------------------------------------------------------------------- Milvus facts
@@ -176,6 +178,14 @@ class SegmentFacts(BaseModel):
     rows_min: int | None = None
     rows_median: int | None = None
     rows_max: int | None = None
+    # Added by the milvus-source issue:
+    # Sealed segments whose reported index_name is a *scalar* index. 2.3.5 reports one index name per
+    # segment (whichever it loaded last), so whether the vector index is loaded there is unknown.
+    index_unknown: int = 0
+    # False when this server version is known not to report growing segments here (2.3.x: only sealed
+    # ones; growing ones show only in milvus_querynode_segment_num), True when some were reported.
+    growing_reported: bool | None = None
+    source: str | None = None  # the call that gave these facts, e.g. "list_loaded_segments"
 
 
 class CollectionFacts(BaseModel):
@@ -189,6 +199,8 @@ class CollectionFacts(BaseModel):
     mmap_enabled: bool | None = None
     segments: SegmentFacts | None = None
     segments_unavailable: str | None = None  # why segment facts are missing (e.g. UNIMPLEMENTED on Milvus Lite)
+    # Added by the milvus-source issue: every index, also when one field has several (JSON path indexes).
+    indexes: list[IndexFacts] = Field(default_factory=list)
 
     def field(self, name: str) -> FieldFacts | None:
         return next((f for f in self.fields if f.name == name), None)

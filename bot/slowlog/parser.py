@@ -2,100 +2,179 @@
 
 Both of Milvus's log formats (`log.format: text` and `json`) and the field sets of every version
 (2.3: no ConsistencyLevel/durationPerNq; 2.5.13+: durationPerNq; 2.6.9+: HybridSearch totalNq) are
-read. Every field is optional but the message and the duration.
+read. Every field is optional but the message, the time and the duration.
 
 The scanner (`scan_slow_lines`) works on bytes in large chunks and only looks at lines that contain
-`slow"`, so ordinary INFO lines cost one `bytes.find` over the chunk and nothing else.
+`slow"`, so ordinary INFO lines cost one substring search over the chunk and nothing else. The
+search uses libc's memmem through ctypes when it is there (about 3x faster than `bytes.find` for a
+5-byte needle) and the line count uses numpy when it is importable (2x faster than `bytes.count`).
+Both fall back to the plain Python call.
 """
 
 from __future__ import annotations
 
+import ctypes
 import json
 import re
-from collections.abc import Iterator
-from datetime import UTC, datetime
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta, timezone
 from typing import Any, BinaryIO
 
 from bot.models import SlowRequest
 
 # What marks a candidate line in both formats: text `["Search slow"]`, JSON `"message":"Search slow"`.
 PREFILTER = b'slow"'
-RAW_KEEP = 4096  # bytes of the original line kept for "worst sample"
-MAX_LINE = 8 << 20  # a single line longer than this is skipped (counted as malformed), memory stays flat
+RAW_KEEP = 4096  # characters of the original line kept for "worst sample"
+MAX_LINE = 8 << 20  # a single line longer than this is skipped (counted as overlong), memory stays flat
+CHUNK_SIZE = 1 << 20  # 1 MiB reads: large enough for memmem, small enough to stay in cache for the line count
 
 _KINDS = {"Search slow": "search", "Query slow": "query", "HybridSearch slow": "hybrid_search"}
 
-_HEADER = re.compile(
-    r'^\[(?P<time>[^\]]*)\] \[(?P<level>[A-Z]+)\] \[(?P<caller>[^\]]*)\] \["(?P<msg>(?:[^"\\]|\\.)*)"\]'
-)
-_FIELD = re.compile(r'\[([^=\]"]+)=("(?:[^"\\]|\\.)*"|[^\]]*)\]')
+# A quoted zap value, written unrolled with possessive quantifiers (Python 3.11+) so that sre never
+# backtracks into it: the OR-chain dsl values are 100+ KB.
+_Q = r'"[^"\\]*+(?:\\.[^"\\]*+)*+"'
+_HEADER = re.compile(r"\[([^\]]*+)\] \[([A-Z]++)\] \[([^\]]*+)\] \[(" + _Q + r")\]")
+_FIELD = re.compile(r' \[([^=\]"\[ ]++|' + _Q + r")=(" + _Q + r"|[^\]]*+)\]")
 _DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(ns|us|µs|μs|ms|s|m|h)")
-_DURATION_FULL = re.compile(r"^-?(?:\d+(?:\.\d+)?(?:ns|us|µs|μs|ms|s|m|h))+$")
+_DURATION_FULL = re.compile(r"-?(?:\d+(?:\.\d+)?(?:ns|us|µs|μs|ms|s|m|h))+")
+_DURATION_ONE = re.compile(r"(\d+(?:\.\d+)?)(ns|us|µs|μs|ms|s|m|h)")
 _DURATION_UNITS = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "μs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0}
 _HYBRID_EXPR = re.compile(r"\[No\.\d+ req, expr: (.*?)\](?=\[No\.\d+ req|$)", re.S)
+_LOG_TIME = re.compile(r"(\d{4})/(\d\d)/(\d\d) (\d\d):(\d\d):(\d\d)(?:\.(\d{1,9}))? ([+-])(\d\d):?(\d\d)")
+
+HYBRID_JOIN = " ||| "  # joins the sub-request filters of a HybridSearch into `SlowRequest.dsl`
 
 
 class MalformedLine(ValueError):
     """A line that claims to be a slow-request line but cannot be read."""
 
 
+# --------------------------------------------------------------------------- scalars
+
+
 def parse_duration(text: str) -> float:
     """Go `time.Duration.String()` -> seconds: '5m12.002784545s', '1.2s', '850ms', '3µs', '0s'."""
     t = text.strip()
-    if not _DURATION_FULL.match(t):
+    m = _DURATION_ONE.fullmatch(t)
+    if m is not None:  # the common case: one unit
+        return float(m.group(1)) * _DURATION_UNITS[m.group(2)]
+    if not _DURATION_FULL.fullmatch(t):
         raise MalformedLine(f"not a duration: {text[:60]!r}")
     sign = -1.0 if t.startswith("-") else 1.0
     return sign * sum(float(n) * _DURATION_UNITS[u] for n, u in _DURATION_PART.findall(t))
 
 
+_TZ_CACHE: dict[str, timezone] = {}
+
+
+def _tz(sign: str, hh: str, mm: str) -> timezone:
+    key = sign + hh + mm
+    tz = _TZ_CACHE.get(key)
+    if tz is None:
+        delta = timedelta(hours=int(hh), minutes=int(mm))
+        tz = UTC if not delta else timezone(-delta if sign == "-" else delta)
+        _TZ_CACHE[key] = tz
+    return tz
+
+
+# Slow lines come in bursts within the same second: cache the datetime of each second seen lately.
+_SECOND_CACHE: dict[str, datetime] = {}
+
+
 def parse_log_time(text: str) -> datetime:
     """Milvus's log time layout `2006/01/02 15:04:05.000 -07:00` (also accepts ISO 8601)."""
     t = text.strip()
-    try:
-        return datetime.strptime(t, "%Y/%m/%d %H:%M:%S.%f %z")
-    except ValueError:
-        pass
+    if len(t) == 30 and t[19] == "." and t[23] == " ":  # the exact zap layout: the fast path
+        key = t[:19] + t[23:]
+        base = _SECOND_CACHE.get(key)
+        if base is None:
+            base = _slow_log_time(t[:19] + t[23:])
+            if len(_SECOND_CACHE) >= 4096:
+                _SECOND_CACHE.clear()
+            _SECOND_CACHE[key] = base
+        ms = t[20:23]
+        if not ms.isdigit():
+            raise MalformedLine(f"bad time {text[:40]!r}")
+        return base.replace(microsecond=int(ms) * 1000) if ms != "000" else base
+    return _slow_log_time(t)
+
+
+def _slow_log_time(t: str) -> datetime:
+    m = _LOG_TIME.fullmatch(t)
+    if m is not None:
+        y, mo, d, h, mi, s, frac, sign, th, tm = m.groups()
+        us = int((frac or "0")[:6].ljust(6, "0"))
+        try:
+            return datetime(int(y), int(mo), int(d), int(h), int(mi), int(s), us, tzinfo=_tz(sign, th, tm))
+        except ValueError as e:
+            raise MalformedLine(f"bad time {t[:40]!r}") from e
     try:
         dt = datetime.fromisoformat(t.replace("Z", "+00:00"))
     except ValueError as e:
-        raise MalformedLine(f"bad time {text[:40]!r}") from e
+        raise MalformedLine(f"bad time {t[:40]!r}") from e
     return dt if dt.tzinfo else dt.replace(tzinfo=UTC)
+
+
+def peek_time(line: bytes) -> datetime | None:
+    """The time of a raw log line, read without parsing the rest; None when it cannot be told cheaply.
+
+    Lets a source drop lines outside the window before paying for a full parse.
+    """
+    if line[:1] == b"[":
+        end = line.find(b"]", 1, 48)
+        seg = line[1:end] if end > 0 else b""
+    else:
+        i = line.find(b'"time":"', 0, 200)
+        if i < 0:
+            return None
+        end = line.find(b'"', i + 8, i + 60)
+        seg = line[i + 8:end] if end > 0 else b""
+    if not seg:
+        return None
+    try:
+        return parse_log_time(seg.decode("ascii"))
+    except (MalformedLine, UnicodeDecodeError):
+        return None
 
 
 def is_candidate(line: bytes | str) -> bool:
     return (PREFILTER in line) if isinstance(line, bytes) else ('slow"' in line)
 
 
+# --------------------------------------------------------------------------- lines
+
+
 def parse_slow_line(line: bytes | str) -> SlowRequest | None:
     """One log line -> SlowRequest; None if it is not a slow-request line (e.g. "the gc is slow").
 
-    Raises MalformedLine when the line is a slow-request line whose fields cannot be read.
+    Raises MalformedLine when the line is a slow-request line whose fields cannot be read
+    (no duration or time, a truncated line, a JSON line that does not parse).
     """
-    if isinstance(line, bytes):
-        line = line.decode("utf-8", errors="replace")
+    if isinstance(line, bytes | bytearray):
+        line = bytes(line).decode("utf-8", errors="replace")
     s = line.strip()
     if not s:
         return None
-    if s.startswith("{"):
+    if s[0] == "{":
         return _parse_json(s)
     return _parse_text(s)
 
 
 def _parse_text(s: str) -> SlowRequest | None:
     m = _HEADER.match(s)
-    if not m:
+    if m is None:
         # Not a Milvus text line at all, unless it mentions a slow-request message: then it is damaged.
         if any(f'"{k}"' in s for k in _KINDS):
             raise MalformedLine("slow-request message without a Milvus log header")
         return None
-    kind = _KINDS.get(m.group("msg"))
+    kind = _KINDS.get(_unquote(m.group(4)))
     if kind is None:
-        return None
-    fields: dict[str, Any] = {}
-    for fm in _FIELD.finditer(s, m.end()):
-        key, val = fm.group(1), fm.group(2)
-        fields[key] = _unquote(val) if val.startswith('"') else val
-    return _build(kind, m.group("time"), fields, "text", s)
+        return None  # "GC Tune done, and the gc is slow" and friends
+    if s[-1] != "]":
+        raise MalformedLine("truncated slow-request line (does not end with ']')")
+    # Values stay as written (quoted or not) until _build asks for them: most are never unquoted.
+    fields: dict[str, Any] = dict(_FIELD.findall(s, m.end()))
+    return _build_text(kind, m.group(1), fields, s)
 
 
 def _parse_json(s: str) -> SlowRequest | None:
@@ -107,37 +186,77 @@ def _parse_json(s: str) -> SlowRequest | None:
         return None
     if not isinstance(obj, dict):
         return None
-    kind = _KINDS.get(str(obj.get("message", "")))
+    msg = obj.get("message", obj.get("msg"))
+    if msg is None and isinstance(obj.get("log"), str):
+        # A container runtime's JSON envelope ({"log": "<the Milvus line>", "stream": ...}).
+        return parse_slow_line(obj["log"])
+    kind = _KINDS.get(str(msg))
     if kind is None:
         return None
-    return _build(kind, str(obj.get("time", "")), obj, "json", s)
+    return _build(kind, str(obj.get("time") or obj.get("ts") or ""), obj, "json", s)
 
 
 def _unquote(val: str) -> str:
+    """A zap-quoted value -> its text. zap escapes like JSON, so json.loads reads the escaped ones."""
+    if len(val) < 2 or val[0] != '"' or val[-1] != '"':
+        return val
+    inner = val[1:-1]
+    if "\\" not in inner:
+        return inner
+    if len(val) <= 512:
+        hit = _UNQUOTE_CACHE.get(val)
+        if hit is not None:
+            return hit
     try:
-        return json.loads(val)
+        out = json.loads(val)
+        out = out if isinstance(out, str) else inner
     except ValueError:
-        return val[1:-1].replace('\\"', '"').replace("\\\\", "\\")
+        out = inner.replace('\\"', '"').replace("\\\\", "\\")
+    if len(val) <= 512:
+        if len(_UNQUOTE_CACHE) >= 4096:
+            _UNQUOTE_CACHE.clear()
+        _UNQUOTE_CACHE[val] = out
+    return out
 
 
-def _int(v: Any) -> int | None:
+# Filters repeat with the request shape; short ones are cached by their quoted form.
+_UNQUOTE_CACHE: dict[str, str] = {}
+
+
+def _text_value(v: Any) -> Any:
+    """A text-format field value: unquoted when zap quoted it (zap quotes every value holding a `"`)."""
+    if type(v) is str and v[:1] == '"':
+        return _unquote(v)
+    return v
+
+
+def _as_is(v: Any) -> Any:
+    return v
+
+
+def _int(v: Any, name: str) -> int | None:
     if v is None or v == "":
         return None
+    if type(v) is int:
+        return v
     if isinstance(v, bool):
         return int(v)
-    if isinstance(v, int):
-        return v
+    t = str(v).strip()
     try:
-        return int(str(v).strip())
+        return int(t)  # exact, also above 2^53 (guarantee_timestamp)
     except ValueError:
-        try:
-            return int(float(str(v)))
-        except ValueError as e:
-            raise MalformedLine(f"not an integer: {str(v)[:40]!r}") from e
+        pass
+    try:
+        f = float(t)
+    except ValueError as e:
+        raise MalformedLine(f"{name} is not an integer: {t[:40]!r}") from e
+    if f != f or f in (float("inf"), float("-inf")):
+        raise MalformedLine(f"{name} is not an integer: {t[:40]!r}")
+    return int(f)
 
 
 def _str_list(v: Any) -> list[str]:
-    if v is None:
+    if v is None or v == "" or v == "[]":
         return []
     if isinstance(v, list):
         return [str(x) for x in v]
@@ -147,16 +266,37 @@ def _str_list(v: Any) -> list[str]:
     return [x.strip() for x in t.split(",") if x.strip()]
 
 
-def _search_params(v: Any) -> tuple[dict[str, Any], dict[str, Any]]:
-    """search_params (a JSON list of {key, value}) -> (top-level keys, inner `params` dict)."""
-    if v is None or v == "":
-        return {}, {}
+# search_params is the same string for every request of one shape: parse each distinct one once.
+_SP_CACHE: dict[str, tuple[int | None, str | None, str | None, dict[str, Any]]] = {}
+_SP_CACHE_MAX = 1024
+
+
+def _search_params(v: Any) -> tuple[int | None, str | None, str | None, dict[str, Any]]:
+    """search_params (a JSON list of {key, value}) -> (topk, metric_type, anns_field, inner params).
+
+    The inner params (nprobe, ef, search_list, ...) are a fresh dict the caller may keep.
+    An unreadable value yields empties: the rest of the line is still worth having.
+    """
+    if v is None or v == "" or v == []:
+        return None, None, None, {}
+    if isinstance(v, str):
+        hit = _SP_CACHE.get(v)
+        if hit is None:
+            hit = _read_search_params(v)
+            if len(_SP_CACHE) >= _SP_CACHE_MAX:
+                _SP_CACHE.clear()
+            _SP_CACHE[v] = hit
+        return hit[0], hit[1], hit[2], dict(hit[3])
+    return _read_search_params(v)
+
+
+def _read_search_params(v: Any) -> tuple[int | None, str | None, str | None, dict[str, Any]]:
     items = v
     if isinstance(v, str):
         try:
-            items = json.loads(v)
-        except ValueError as e:
-            raise MalformedLine("search_params is not JSON") from e
+            items = json.loads(_unquote(v))
+        except ValueError:
+            return None, None, None, {}
     top: dict[str, Any] = {}
     if isinstance(items, list):
         for kv in items:
@@ -164,16 +304,28 @@ def _search_params(v: Any) -> tuple[dict[str, Any], dict[str, Any]]:
                 top[str(kv["key"])] = kv.get("value")
     elif isinstance(items, dict):
         top = dict(items)
+    return split_search_params(top)
+
+
+def split_search_params(top: dict[str, Any]) -> tuple[int | None, str | None, str | None, dict[str, Any]]:
+    """Top-level search keys -> (topk, metric_type, anns_field, inner params without metric_type)."""
     inner: dict[str, Any] = {}
     params = top.get("params")
     if isinstance(params, str) and params.strip().startswith("{"):
         try:
-            inner = json.loads(params)
+            loaded = json.loads(params)
+            inner = loaded if isinstance(loaded, dict) else {}
         except ValueError:
             inner = {}
     elif isinstance(params, dict):
-        inner = params
-    return top, inner
+        inner = dict(params)
+    metric = inner.pop("metric_type", None) or top.get("metric_type")
+    try:
+        topk = _int(top.get("topk", top.get("limit")), "topk")
+    except MalformedLine:
+        topk = None
+    anns = top.get("anns_field")
+    return topk, (str(metric) if metric else None), (str(anns) if anns else None), inner
 
 
 def _bool(v: Any) -> bool | None:
@@ -184,125 +336,312 @@ def _bool(v: Any) -> bool | None:
     return str(v).strip().lower() == "true"
 
 
-def _build(kind: str, time_text: str, f: dict[str, Any], fmt: str, raw: str) -> SlowRequest:
-    dur = f.get("duration")
-    if dur is None or dur == "":
-        raise MalformedLine("slow-request line without duration")
-    duration_s = parse_duration(str(dur)) if not isinstance(dur, int | float) else float(dur) / 1e9
-    per_nq = f.get("durationPerNq")
-    top, inner = _search_params(f.get("search_params"))
-    dsl: str
-    if kind == "query":
-        dsl = str(f.get("expr") or "")
-    elif kind == "hybrid_search":
-        dsls = str(f.get("dsls") or "")
-        exprs = [e.strip() for e in _HYBRID_EXPR.findall(dsls)]
-        dsl = " ||| ".join(e for e in exprs if e) if exprs else dsls
-    else:
-        dsl = str(f.get("dsl") or "")
-    nq = _int(f.get("nq")) if "nq" in f else _int(f.get("totalNq"))
-    metric = inner.get("metric_type") or top.get("metric_type")
-    params = {k: v for k, v in inner.items() if k != "metric_type"}
-    return SlowRequest(
-        kind=kind,  # type: ignore[arg-type]
-        duration_s=duration_s,
-        time=parse_log_time(time_text) if time_text else None,
-        trace_id=_opt_str(f.get("traceID")),
-        role=_opt_str(f.get("role")),
-        db=_opt_str(f.get("db")),
-        collection=_opt_str(f.get("collection")),
-        partitions=_str_list(f.get("partitions")),
-        dsl=dsl,
-        nq=nq,
-        topk=_int(top.get("topk")),
-        metric_type=_opt_str(metric),
-        anns_field=_opt_str(top.get("anns_field")),
-        search_params=params,
-        output_fields=_str_list(f.get("OutputFields")),
-        consistency_level=_opt_str(f.get("ConsistencyLevel")),
-        use_default_consistency=_bool(f.get("useDefaultConsistency")),
-        guarantee_timestamp=_int(f.get("guarantee_timestamp")),
-        duration_per_nq_s=(parse_duration(str(per_nq)) if per_nq not in (None, "") else None),
-        placeholder_bytes=_int(f.get("len(PlaceholderGroup)")),
-        fmt=fmt,  # type: ignore[arg-type]
-        raw=raw[:RAW_KEEP],
-    )
-
-
 def _opt_str(v: Any) -> str | None:
     if v is None or v == "":
         return None
-    return str(v)
+    return v if type(v) is str else str(v)
+
+
+def _duration(v: Any, name: str) -> float:
+    if isinstance(v, bool):
+        raise MalformedLine(f"{name} is not a duration")
+    if isinstance(v, int):
+        return v / 1e9  # zap's nanosecond encoder
+    if isinstance(v, float):
+        return v  # zap's seconds encoder
+    return parse_duration(str(v))
+
+
+def hybrid_exprs(dsls: str) -> list[str]:
+    """`[No.0 req, expr: a][No.1 req, expr: ]` -> ['a', '']."""
+    return [e.strip() for e in _HYBRID_EXPR.findall(dsls)]
+
+
+def _build(kind: str, time_text: str, f: dict[str, Any], fmt: str, raw: str) -> SlowRequest:
+    """Fields (text-format values still quoted, or JSON values) -> SlowRequest."""
+    get = f.get
+    _text = _text_value if fmt == "text" else _as_is  # JSON values are already decoded
+    dur = get("duration")
+    if dur is None or dur == "":
+        raise MalformedLine("slow-request line without duration")
+    if not time_text:
+        raise MalformedLine("slow-request line without time")
+    duration_s = _duration(_text(dur), "duration")
+    per_nq = get("durationPerNq")
+    topk, metric, anns, params = _search_params(get("search_params"))
+    dsls: list[str] = []
+    if kind == "search":
+        dsl = _text(get("dsl")) or ""
+    elif kind == "query":
+        dsl = _text(get("expr")) or ""
+    else:
+        raw_dsls = _text(get("dsls")) or ""
+        dsls = [str(x) for x in raw_dsls] if isinstance(raw_dsls, list) else hybrid_exprs(str(raw_dsls))
+        dsl = HYBRID_JOIN.join(e for e in dsls if e) if dsls else str(raw_dsls)
+    nq_raw = get("nq")
+    if nq_raw is None:
+        nq_raw = get("totalNq")
+    return SlowRequest(
+        kind=kind,  # type: ignore[arg-type]
+        duration_s=duration_s,
+        time=parse_log_time(time_text),
+        trace_id=_opt_str(_text(get("traceID"))),
+        role=_opt_str(_text(get("role"))),
+        db=_opt_str(_text(get("db"))),
+        collection=_opt_str(_text(get("collection"))),
+        partitions=_str_list(_text(get("partitions"))),
+        dsl=dsl if type(dsl) is str else str(dsl),
+        nq=_int(nq_raw, "nq"),
+        topk=topk,
+        metric_type=metric,
+        anns_field=anns,
+        search_params=params,
+        output_fields=_str_list(_text(get("OutputFields"))),
+        consistency_level=_opt_str(_text(get("ConsistencyLevel"))),
+        use_default_consistency=_bool(get("useDefaultConsistency")),
+        guarantee_timestamp=_int(get("guarantee_timestamp"), "guarantee_timestamp"),
+        duration_per_nq_s=(_duration(_text(per_nq), "durationPerNq") if per_nq not in (None, "") else None),
+        placeholder_bytes=_int(get("len(PlaceholderGroup)"), "len(PlaceholderGroup)"),
+        fmt=fmt,  # type: ignore[arg-type]
+        raw=raw if len(raw) <= RAW_KEEP else raw[:RAW_KEEP],
+        dsls=dsls,
+    )
+
+
+def _tx(v: str | None) -> str | None:
+    """Text-format value -> str or None (unquoted when zap quoted it)."""
+    if not v:
+        return None
+    return _unquote(v) if v[0] == '"' else v
+
+
+def _tint(v: str | None, name: str) -> int | None:
+    if not v:
+        return None
+    try:
+        return int(v)
+    except ValueError:
+        return _int(_unquote(v), name)
+
+
+def _build_text(kind: str, time_text: str, f: dict[str, str], raw: str) -> SlowRequest:
+    """The hot path for text lines: the same result as _build, with the calls inlined (~2x faster)."""
+    get = f.get
+    dur = get("duration")
+    if not dur:
+        raise MalformedLine("slow-request line without duration")
+    if not time_text:
+        raise MalformedLine("slow-request line without time")
+    topk, metric, anns, params = _search_params(get("search_params"))
+    dsls: list[str] = []
+    if kind == "search":
+        dsl = _tx(get("dsl")) or ""
+    elif kind == "query":
+        dsl = _tx(get("expr")) or ""
+    else:
+        raw_dsls = _tx(get("dsls")) or ""
+        dsls = hybrid_exprs(raw_dsls)
+        dsl = HYBRID_JOIN.join(e for e in dsls if e) if dsls else raw_dsls
+    per_nq = get("durationPerNq")
+    nq = get("nq") or get("totalNq")
+    parts = get("partitions")
+    outs = get("OutputFields")
+    udc = get("useDefaultConsistency")
+    return SlowRequest(
+        kind=kind,  # type: ignore[arg-type]
+        duration_s=parse_duration(_tx(dur) or ""),
+        time=parse_log_time(time_text),
+        trace_id=_tx(get("traceID")),
+        role=_tx(get("role")),
+        db=_tx(get("db")),
+        collection=_tx(get("collection")),
+        partitions=[] if not parts or parts == '"[]"' else _str_list(_tx(parts)),
+        dsl=dsl,
+        nq=_tint(nq, "nq"),
+        topk=topk,
+        metric_type=metric,
+        anns_field=anns,
+        search_params=params,
+        output_fields=[] if not outs or outs == '"[]"' else _str_list(_tx(outs)),
+        consistency_level=_tx(get("ConsistencyLevel")),
+        use_default_consistency=None if not udc else udc.lower() == "true",
+        guarantee_timestamp=_tint(get("guarantee_timestamp"), "guarantee_timestamp"),
+        duration_per_nq_s=parse_duration(_tx(per_nq) or "") if per_nq else None,
+        placeholder_bytes=_tint(get("len(PlaceholderGroup)"), "len(PlaceholderGroup)"),
+        fmt="text",
+        raw=raw if len(raw) <= RAW_KEEP else raw[:RAW_KEEP],
+        dsls=dsls,
+    )
+
+
+# --------------------------------------------------------------------------- scanning
 
 
 class ScanStats:
-    """Counts kept while scanning: all lines read, candidates, overlong lines skipped."""
+    """Counts kept while scanning: all lines read, candidates, overlong lines skipped, bytes read."""
 
-    __slots__ = ("candidates", "lines", "overlong")
+    __slots__ = ("bytes", "candidates", "lines", "overlong")
 
     def __init__(self) -> None:
         self.lines = 0
         self.candidates = 0
         self.overlong = 0
+        self.bytes = 0
+
+
+def _memmem_finder() -> Callable[[bytes, bytes, int, int], Iterator[int]] | None:
+    """libc memmem through ctypes (it releases the GIL, too); None where there is no such libc."""
+    try:
+        libc = ctypes.CDLL(None)
+        fn = libc.memmem
+    except (OSError, AttributeError, TypeError):
+        return None
+    fn.restype = ctypes.c_void_p
+    fn.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_char_p, ctypes.c_size_t]
+    as_void = ctypes.c_void_p
+
+    def hits(buf: bytes, needle: bytes, start: int, end: int) -> Iterator[int]:
+        holder = ctypes.c_char_p(buf)  # points into buf's own storage, no copy; buf is kept alive by the caller
+        base = ctypes.cast(holder, as_void).value or 0
+        n = len(needle)
+        pos = start
+        while end - pos >= n:
+            r = fn(base + pos, end - pos, needle, n)
+            if not r:
+                return
+            i = r - base
+            pos = yield i  # the caller sends where to go on from (the end of the line)
+            if pos is None:
+                pos = i + 1
+
+    # Check it once against bytes.find before trusting it.
+    sample = b'x\n[a] ["Search slow"] y\nslow"\n' * 3
+    try:
+        got = _drive(hits, sample, PREFILTER, 0, len(sample))
+    except (OSError, ValueError, ctypes.ArgumentError):
+        return None
+    want = _drive(_py_hits, sample, PREFILTER, 0, len(sample))
+    return hits if got == want else None
+
+
+def _py_hits(buf: bytes, needle: bytes, start: int, end: int) -> Iterator[int]:
+    find = buf.find
+    pos = start
+    while True:
+        i = find(needle, pos, end)
+        if i < 0:
+            return
+        pos = yield i
+        if pos is None:
+            pos = i + 1
+
+
+def _drive(gen_fn: Callable[[bytes, bytes, int, int], Iterator[int]], buf: bytes, needle: bytes,
+           start: int, end: int) -> list[int]:
+    return list(gen_fn(buf, needle, start, end))
+
+
+def _newline_counter() -> Callable[[bytes], int]:
+    try:
+        import numpy as np
+    except ImportError:  # pragma: no cover - numpy comes with matplotlib
+        return lambda b: b.count(b"\n")
+    frombuffer, count_nonzero, u8 = np.frombuffer, np.count_nonzero, np.uint8
+
+    def count(b: bytes) -> int:
+        if len(b) < 65536:
+            return b.count(b"\n")
+        return int(count_nonzero(frombuffer(b, dtype=u8) == 10))
+
+    return count
+
+
+_HITS: Callable[[bytes, bytes, int, int], Iterator[int]] | None = None
+_COUNT_NL: Callable[[bytes], int] | None = None
+
+
+def _accelerators() -> tuple[Callable[[bytes, bytes, int, int], Iterator[int]], Callable[[bytes], int]]:
+    global _HITS, _COUNT_NL
+    if _HITS is None or _COUNT_NL is None:
+        _HITS = _memmem_finder() or _py_hits
+        _COUNT_NL = _newline_counter()
+    return _HITS, _COUNT_NL
 
 
 def scan_slow_lines(stream: BinaryIO, stats: ScanStats | None = None,
-                    chunk_size: int = 4 << 20) -> Iterator[bytes]:
+                    chunk_size: int = CHUNK_SIZE) -> Iterator[bytes]:
     """Yield the lines of a binary stream that contain `slow"`, reading in chunks.
 
     Memory is bounded by chunk_size + MAX_LINE whatever the file size. Lines longer than
-    MAX_LINE are skipped and counted in stats.overlong.
+    MAX_LINE are skipped and counted in stats.overlong. Only the partial line at a chunk's end
+    is copied; everything else is searched in place.
     """
     st = stats if stats is not None else ScanStats()
-    tail = b""
+    hits_fn, count_nl = _accelerators()
+    read = stream.read
+    tail = b""  # the unfinished line carried over from the previous chunk
     skipping = False  # inside an overlong line, discarding until its newline
     while True:
-        chunk = stream.read(chunk_size)
+        chunk = read(chunk_size)
         if not chunk:
             break
-        if skipping:
-            nl = chunk.find(b"\n")
-            if nl == -1:
-                continue
-            chunk = chunk[nl + 1:]
-            st.lines += 1
+        st.bytes += len(chunk)
+        first_nl = chunk.find(b"\n")
+        if first_nl == -1:  # no line ends here
+            if not skipping:
+                tail += chunk
+                if len(tail) > MAX_LINE:
+                    st.overlong += 1
+                    tail, skipping = b"", True
+            continue
+        st.lines += count_nl(chunk)
+        body_start = 0
+        if skipping:  # the overlong line ends at first_nl
             skipping = False
-        buf = tail + chunk if tail else chunk
-        last_nl = buf.rfind(b"\n")
-        if last_nl == -1:
-            if len(buf) > MAX_LINE:
+            body_start = first_nl + 1
+        elif tail:  # the line that straddles the chunk boundary
+            line = tail + chunk[:first_nl]
+            body_start = first_nl + 1
+            if len(line) > MAX_LINE:
                 st.overlong += 1
-                tail = b""
+            elif PREFILTER in line:
+                st.candidates += 1
+                yield line
+        tail = b""
+        last_nl = chunk.rfind(b"\n")
+        if body_start <= last_nl:
+            yield from _candidates(chunk, body_start, last_nl, st, hits_fn)
+        rest = len(chunk) - last_nl - 1
+        if rest:
+            if rest > MAX_LINE:
+                st.overlong += 1
                 skipping = True
             else:
-                tail = buf
-            continue
-        body = buf[: last_nl + 1]
-        tail = buf[last_nl + 1:]
-        if len(tail) > MAX_LINE:
-            st.overlong += 1
-            tail = b""
-            skipping = True
-        st.lines += body.count(b"\n")
-        yield from _candidates(body, st)
+                tail = chunk[last_nl + 1:]
     if tail and not skipping:
         st.lines += 1
-        yield from _candidates(tail + b"\n", st)
-
-
-def _candidates(body: bytes, st: ScanStats) -> Iterator[bytes]:
-    pos = 0
-    find = body.find
-    while True:
-        i = find(PREFILTER, pos)
-        if i == -1:
-            return
-        start = body.rfind(b"\n", 0, i) + 1
-        end = find(b"\n", i)
-        line = body[start:end]
-        if len(line) > MAX_LINE:
-            st.overlong += 1
-        else:
+        if PREFILTER in tail:
             st.candidates += 1
-            yield line
-        pos = end + 1
+            yield tail
+    elif skipping:
+        st.lines += 1
+
+
+def _candidates(buf: bytes, start: int, end: int, st: ScanStats,
+                hits_fn: Callable[[bytes, bytes, int, int], Iterator[int]]) -> Iterator[bytes]:
+    """Lines of buf[start:end] (end is a newline) that contain PREFILTER."""
+    rfind, find = buf.rfind, buf.find
+    gen = hits_fn(buf, PREFILTER, start, end)
+    try:
+        i = next(gen)
+        while True:
+            ls = rfind(b"\n", start, i) + 1 or start
+            le = find(b"\n", i, end + 1)
+            if le - ls > MAX_LINE:
+                st.overlong += 1
+            else:
+                st.candidates += 1
+                yield buf[ls:le]
+            i = gen.send(le + 1)
+    except StopIteration:
+        return

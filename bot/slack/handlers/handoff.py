@@ -1,0 +1,35 @@
+"""`handoff [12h | since 08:00]`: delegates to bot.handoff (the alerts engineer's module)."""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, datetime
+
+from bot.slack.context import BotContext
+from bot.slack.handlers.target import ReplyTarget, reply_blocks, tell
+from bot.slack.handlers.triage import error_text
+from bot.timewindow import parse_duration
+
+log = logging.getLogger(__name__)
+DEFAULT_SPAN = "12h"
+
+
+def run_handoff(ctx: BotContext, since: datetime | None, span: str | None, target: ReplyTarget) -> None:
+    try:
+        from bot.handoff import build_handoff, handoff_blocks, handoff_text
+    except ImportError as e:
+        log.warning("bot.handoff not available: %s", e)
+        ctx.metrics.command("handoff", "unavailable")
+        tell(ctx, target, ":warning: the handoff report is not installed in this version of the bot.")
+        return
+    start = since or datetime.now(UTC) - parse_duration(span or DEFAULT_SPAN)
+    try:
+        handoff = build_handoff(ctx.store, ctx.config, start)
+        blocks = handoff_blocks(handoff)
+        text = handoff_text(handoff)
+        reply_blocks(ctx, target, blocks, text[:3000])
+        ctx.metrics.command("handoff", "ok")
+    except Exception as e:
+        log.exception("handoff failed")
+        ctx.metrics.command("handoff", "error")
+        tell(ctx, target, error_text("could not build the handoff", e))

@@ -1,0 +1,1 @@
+"""Test helpers (fake Slack, synthetic history, a runnable alert app)."""
