@@ -145,6 +145,14 @@ class AlertsConfig(_Strict):
     incident_max_age_s: float = 86400.0  # an open incident older than this was missed resolving; a new firing reopens
     resolve_wait_s: float = 60.0  # how long a resolve notice waits for a running diagnosis's finding
 
+    @field_validator("default_window", "max_window")
+    @classmethod
+    def _window(cls, v: str) -> str:
+        from bot.timewindow import parse_duration
+
+        parse_duration(v)  # raises with a message that names the bad value
+        return v
+
     @field_validator("alertname_patterns")
     @classmethod
     def _patterns(cls, v: list[str]) -> list[str]:
@@ -173,6 +181,14 @@ class HandoffConfig(_Strict):
     # Added by the alerts issue:
     default_since: str = "12h"  # window of `/milvus handoff` and `milvus-triage handoff` without --since
     max_items: int = Field(default=5, ge=1, le=50)  # per list, per cluster; the rest is folded into "+N more"
+
+    @field_validator("default_since")
+    @classmethod
+    def _since(cls, v: str) -> str:
+        from bot.timewindow import parse_duration
+
+        parse_duration(v)
+        return v
 
     @field_validator("schedules")
     @classmethod

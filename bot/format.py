@@ -13,7 +13,7 @@ def format_value(value: float | None, unit: Unit | str) -> str:
     if unit == "ms":
         return format_ms(value)
     if unit == "s":
-        return format_ms(value * 1000.0)
+        return format_seconds(value)
     if unit == "ratio":
         pct = value * 100.0
         return f"{pct:.0f}%" if pct >= 10 else f"{pct:.1f}%" if pct >= 0.1 else f"{pct:.2f}%"
@@ -39,6 +39,23 @@ def format_ms(ms: float) -> str:
     if ms >= 1:
         return f"{ms:.1f} ms"
     return f"{ms:.2f} ms"
+
+
+def format_seconds(s: float) -> str:
+    """Durations in seconds (uptime, windows): '0 s', '45 s', '12 min', '3 h 05 min', '2 d 4 h'."""
+    if s == 0:
+        return "0 s"
+    if abs(s) < 1:
+        return format_ms(s * 1000.0)
+    if s < 60:
+        return f"{s:.0f} s" if s >= 10 else f"{s:.1f} s"
+    if s < 3600:
+        return f"{s / 60:.0f} min"
+    if s < 86400:
+        h, rest = divmod(int(s), 3600)
+        return f"{h} h {rest // 60:02d} min"
+    d, rest = divmod(int(s), 86400)
+    return f"{d} d {rest // 3600} h"
 
 
 def format_bytes(n: float) -> str:

@@ -68,7 +68,7 @@ def test_summary_and_details_validate_and_name_the_cluster() -> None:
     # numbered fix steps and the code snippet are in the thread message
     assert "1. step 0" in details and "3. step 2" in details and "```client.search(" in details
     assert r.overflow is None
-    actions = [b for b in r.summary if b["type"] == "actions"][0]["elements"]
+    actions = next(b for b in r.summary if b["type"] == "actions")["elements"]
     assert [a["action_id"] for a in actions] == list(buttons.ACTIONS)
     assert "Widen window to 1h" in actions[1]["text"]["text"]
 

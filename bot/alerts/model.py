@@ -44,6 +44,7 @@ class AlertNotification:
     # Where the notification was seen, for Slack messages (the thread to answer in).
     channel: str | None = None
     message_ts: str | None = None
+    observed_ts: str | None = None  # when it was posted or, for an edit, edited
     edited: bool = False
 
     @property

@@ -21,7 +21,7 @@ import re
 import threading
 import time
 from collections.abc import Callable, Iterable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -42,6 +42,8 @@ BASELINE_OFFSET = timedelta(days=1)
 MAX_SERIES_POINTS = 120  # per chart series; the step grows with the window
 MIN_STEP_S = 15.0
 DEFAULT_CONCURRENCY = 8
+# Below gather_evidence's 60 s source budget, so a slow Prometheus still yields the signals it did answer.
+DEFAULT_BUDGET_S = 45.0
 
 
 # --------------------------------------------------------------------------- query plumbing
@@ -352,8 +354,10 @@ def _first_query(ev: _Evaluator, sig: SignalDef) -> str | None:
 
 def collect_signals(cluster: ClusterConfig, window: TimeWindow, collection: str | None = None, *,
                     signals: dict[str, SignalDef] | None = None,
-                    names: Iterable[str] | None = None) -> tuple[dict[str, SignalValue], list[Missing]]:
-    """Every signal (or only `names`) over `window` and its baseline; never raises.
+                    names: Iterable[str] | None = None,
+                    budget_s: float = DEFAULT_BUDGET_S) -> tuple[dict[str, SignalValue], list[Missing]]:
+    """Every signal (or only `names`) over `window` and its baseline; never raises (except KeyError
+    for unknown `names`, a programming error). Signals not finished within `budget_s` are unavailable.
 
     `collection` must already be validated against the live collection list; it is only ever
     injected as an escaped label value (collection_name) in the variants that ask for it.
@@ -386,7 +390,18 @@ def collect_signals(cluster: ClusterConfig, window: TimeWindow, collection: str 
     started = time.monotonic()
     pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="signals")
     try:
-        results = list(pool.map(lambda s: _safe_evaluate(ev, s), defs.values()))
+        futures = {name: pool.submit(_safe_evaluate, ev, sig) for name, sig in defs.items()}
+        wait(futures.values(), timeout=budget_s)
+        results = []
+        for name, fut in futures.items():
+            if fut.done():
+                results.append(fut.result())
+            else:
+                fut.cancel()
+                sig = defs[name]
+                results.append(SignalValue(name=name, title=sig.title, unit=sig.unit,  # type: ignore[arg-type]
+                                           unavailable=_unavailable(f"not finished within the {budget_s:g}s "
+                                                                    "budget for all signals")))
     finally:
         pool.shutdown(wait=False, cancel_futures=True)
     log.info("collected %d signals from %s in %.2fs", len(results), client.url, time.monotonic() - started)
@@ -397,7 +412,7 @@ def collect_signals(cluster: ClusterConfig, window: TimeWindow, collection: str 
         missing.append(Missing(source="metrics", what="Prometheus", reason=client.down_reason[0]))
     else:
         for sv in results:
-            if sv.unavailable and ("timeout" in sv.unavailable or "query failed" in sv.unavailable):
+            if sv.unavailable and any(k in sv.unavailable for k in ("timeout", "query failed", "budget")):
                 missing.append(Missing(source="metrics", what=f"signal {sv.name}", reason=sv.unavailable))
     return out, missing
 

@@ -18,6 +18,7 @@ from bot.timewindow import format_duration
 
 # What a selector in a template must start with: the cluster's matchers (SEL) or those plus the collection (CSEL).
 PLACEHOLDER_SELECTOR = re.compile(r"\{\s*(C?SEL)\s*(,\s*|\})")
+_SUBST = re.compile(r"\{\s*(?P<which>C?SEL)\s*(?P<tail>,\s*|\})|(?P<range>\[RANGE:RES\]|\[RANGE\])")
 _BRACE = re.compile(r"\{(?!\s*C?SEL\s*[,}])")
 _BRACKET = re.compile(r"\[([^\]]*)\]")
 _RANGE_OK = re.compile(r"^(RANGE|RANGE:RES|\d+[smhdwy](:\d+[smhdwy])?)$")
@@ -143,8 +144,10 @@ def render(template: str, matchers: Mapping[str, str], range_s: float, res_s: fl
     rng = format_range(range_s)
     res = format_range(res_s if res_s is not None else max(15.0, range_s / 720.0))
 
-    def selector(m: re.Match[str]) -> str:
-        which, tail = m.group(1), m.group(2)
+    def substitute(m: re.Match[str]) -> str:
+        if m.group("range"):
+            return f"[{rng}:{res}]" if m.group("range") == "[RANGE:RES]" else f"[{rng}]"
+        which, tail = m.group("which"), m.group("tail")
         if which == "CSEL":
             if csel is None:
                 raise PromQLError("this query needs a collection (CSEL) but none was given")
@@ -160,10 +163,9 @@ def render(template: str, matchers: Mapping[str, str], range_s: float, res_s: fl
         if is_str:
             out.append(text)
             continue
-        text = PLACEHOLDER_SELECTOR.sub(selector, text)
-        text = text.replace("[RANGE:RES]", f"[{rng}:{res}]").replace("[RANGE]", f"[{rng}]")
-        left = _LEFTOVER.search(text)
+        # Check the template's own text, then substitute in one pass, so inserted values are never rescanned.
+        left = _LEFTOVER.search(_SUBST.sub("", text))
         if left:
-            raise PromQLError(f"placeholder {left.group(1)} left in the query after rendering: {template!r}")
-        out.append(text)
+            raise PromQLError(f"placeholder {left.group(1)} is not in a recognised position in {template!r}")
+        out.append(_SUBST.sub(substitute, text))
     return "".join(out)

@@ -44,7 +44,7 @@ class TimeRange:
     end: float
 
     def times(self, step_s: float) -> list[float]:
-        n = int(math.floor((self.end - self.start) / step_s + 1e-9))
+        n = math.floor((self.end - self.start) / step_s + 1e-9)
         return [self.start + i * step_s for i in range(n + 1)]
 
 

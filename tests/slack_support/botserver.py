@@ -47,7 +47,7 @@ def write_slow_log(path: Path, now: datetime | None = None) -> Path:
     return path
 
 
-def test_config(log_glob: str, prometheus_url: str = DEAD_PROMETHEUS) -> AppConfig:
+def bot_config(log_glob: str, prometheus_url: str = DEAD_PROMETHEUS) -> AppConfig:
     return parse_config({
         "clusters": [
             {"name": "prod-eu", "prometheus": {"url": prometheus_url, "timeout_s": 2},

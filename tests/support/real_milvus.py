@@ -94,8 +94,9 @@ def free_ports(n: int) -> list[int]:
             s.close()
 
 
-def render_config(template: str, values: dict[str, object]) -> str:
-    """Fill the wheel's template; placeholders without a value keep their default."""
+def render_config(template: str, values: dict[str, object], overrides: dict[str, object] | None = None) -> str:
+    """Fill the wheel's template (placeholders without a value keep their default), then set
+    `overrides` (dotted keys) and the short graceful stop."""
 
     def sub(m: re.Match[str]) -> str:
         key, default = m.group(1), m.group(2)
@@ -107,7 +108,31 @@ def render_config(template: str, values: dict[str, object]) -> str:
         return default.strip()
 
     text = _PLACEHOLDER.sub(sub, template)
-    return re.sub(r"(gracefulStopTimeout:\s*)\d+", rf"\g<1>{GRACEFUL_STOP_TIMEOUT_S}", text)
+    return set_keys(text, {"common.gracefulStopTimeout": GRACEFUL_STOP_TIMEOUT_S, **(overrides or {})})
+
+
+def set_keys(yaml_text: str, overrides: dict[str, object]) -> str:
+    """Set existing dotted keys (e.g. "dataCoord.compaction.enableAutoCompaction") in place, keeping
+    comments and layout. A key that is not in the text is an error, so a typo cannot pass silently."""
+    path: list[str] = []
+    found: set[str] = set()
+    out = []
+    for line in yaml_text.splitlines():
+        m = re.match(r"^( *)([A-Za-z0-9_.]+):(.*)$", line)
+        if m and not line.lstrip().startswith("#"):
+            depth = len(m.group(1)) // 2
+            path = [*path[:depth], m.group(2)]
+            key = ".".join(path)
+            if key in overrides:
+                v = overrides[key]
+                value = ("true" if v else "false") if isinstance(v, bool) else str(v)
+                line = f"{m.group(1)}{m.group(2)}: {value}"
+                found.add(key)
+        out.append(line)
+    unknown = set(overrides) - found
+    if unknown:
+        raise RealMilvusError(f"config keys not in the template: {sorted(unknown)}")
+    return "\n".join(out) + "\n"
 
 
 @dataclass
@@ -182,9 +207,12 @@ def _healthy(metrics_port: int) -> bool:
         return False
 
 
-def start_real_milvus(base_dir: Path, ready_timeout_s: float = 120.0,
-                      extra: dict[str, object] | None = None, cache_dir: Path | None = None) -> RealMilvus:
-    """Start a fresh standalone server with its data under base_dir and wait for /healthz."""
+def start_real_milvus(base_dir: Path, ready_timeout_s: float = 120.0, values: dict[str, object] | None = None,
+                      overrides: dict[str, object] | None = None, cache_dir: Path | None = None) -> RealMilvus:
+    """Start a fresh standalone server with its data under base_dir and wait for /healthz.
+
+    values: template placeholders (e.g. authorization_enabled=True); overrides: dotted config keys
+    (e.g. {"dataCoord.compaction.enableAutoCompaction": False})."""
     t0 = time.monotonic()
     data = _wheel_data_dir()
     bin_dir = unpack_binaries(cache_dir)
@@ -192,23 +220,24 @@ def start_real_milvus(base_dir: Path, ready_timeout_s: float = 120.0,
     for sub in ("configs", "logs", "data", "run"):
         (base_dir / sub).mkdir(parents=True, exist_ok=True)
     ports = free_ports(len(_PORT_KEYS) + 2)
-    values: dict[str, object] = dict(zip(_PORT_KEYS, ports, strict=False))
+    placeholders: dict[str, object] = dict(zip(_PORT_KEYS, ports, strict=False))
     metrics_port, etcd_peer_port = ports[-2], ports[-1]
     storage = base_dir / "data"
-    values.update({
+    placeholders.update({
         "etcd_log_path": str(base_dir / "logs" / "etcd.log"),
         "etcd_data_dir": str(storage / "etcd.data"),
         "local_storage_dir": str(storage),
         "rocksmq_data_dir": str(storage / "rocksmq"),
         "system_log_path": str(base_dir / "logs"),
     })
-    values.update(extra or {})
+    placeholders.update(values or {})
     template = (data / "config.yaml.template").read_text(encoding="utf-8")
-    (base_dir / "configs" / "milvus.yaml").write_text(render_config(template, values), encoding="utf-8")
+    (base_dir / "configs" / "milvus.yaml").write_text(render_config(template, placeholders, overrides),
+                                                      encoding="utf-8")
     (base_dir / "configs" / "glog.conf").write_text((data / "glog.conf").read_text(encoding="utf-8"))
     # Without this file the embedded etcd always listens on 127.0.0.1:2379/2380, so a second server clashes.
     etcd_cfg = base_dir / "configs" / "embedEtcd.yaml"
-    etcd_cfg.write_text(_embed_etcd_config(int(values["etcd_port"]), etcd_peer_port),  # type: ignore[call-overload]
+    etcd_cfg.write_text(_embed_etcd_config(int(placeholders["etcd_port"]), etcd_peer_port),  # type: ignore[call-overload]
                         encoding="utf-8")
 
     env = dict(os.environ)
@@ -224,7 +253,7 @@ def start_real_milvus(base_dir: Path, ready_timeout_s: float = 120.0,
     err = open(base_dir / "logs" / "milvus-stderr.log", "wb")  # noqa: SIM115
     proc = subprocess.Popen([str(bin_dir / "milvus"), "run", "standalone"], cwd=base_dir, env=env,
                             stdout=out, stderr=err, stdin=subprocess.DEVNULL, start_new_session=True)
-    server = RealMilvus(base_dir=base_dir, grpc_port=int(values["proxy_port"]),  # type: ignore[call-overload]
+    server = RealMilvus(base_dir=base_dir, grpc_port=int(placeholders["proxy_port"]),  # type: ignore[call-overload]
                         metrics_port=metrics_port, proc=proc, _log_files=[out, err])
     deadline = time.monotonic() + ready_timeout_s
     while time.monotonic() < deadline:

@@ -152,8 +152,28 @@ def _is_slow_request(line: bytes) -> bool:
 
 def _open(p: Path) -> BinaryIO:
     if p.suffix == ".gz":
-        return gzip.open(p, "rb")  # type: ignore[return-value]
-    return open(p, "rb", buffering=0)  # noqa: SIM115 - closed by the caller's `with`
+        return _Gunzip(p)  # type: ignore[return-value]
+    return open(p, "rb", buffering=0)
+
+
+class _Gunzip:
+    """gzip read with read1, so that a truncated .gz still yields every line before the damage
+    (GzipFile.read(n) raises and drops the n bytes it had gathered)."""
+
+    def __init__(self, path: Path) -> None:
+        self._f = gzip.open(path, "rb")  # noqa: SIM115 - closed by close()/__exit__
+
+    def read(self, n: int = -1) -> bytes:
+        return self._f.read1(n)
+
+    def close(self) -> None:
+        self._f.close()
+
+    def __enter__(self) -> _Gunzip:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
 
 def _os_reason(e: BaseException) -> str:

@@ -20,7 +20,7 @@ import httpx
 
 from bot.config import MilvusConfig
 from bot.models import Missing, SlowRequest, TimeWindow
-from bot.slowlog.parser import HYBRID_JOIN, RAW_KEEP, MalformedLine, split_search_params, parse_duration
+from bot.slowlog.parser import HYBRID_JOIN, RAW_KEEP, MalformedLine, parse_duration, split_search_params
 from bot.slowlog.sources import SourceStats, SourceUnavailable, aware, in_window
 
 PATH = "/api/v1/_cluster/slow_query"
