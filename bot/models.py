@@ -55,6 +55,8 @@ class TriageRequest(BaseModel):
     trigger: Literal["cli", "slash_command", "mention", "alert", "alertmanager", "button", "schedule"] = "cli"
     requested_by: str | None = None  # Slack user id, or the OS user for the CLI
     reply_to: dict[str, str] = Field(default_factory=dict)  # e.g. {"channel": "C1", "thread_ts": "1.2"}
+    # Added by the playbooks issue: the latency users say they see (CLI --seen); Milvus cannot measure its clients.
+    reported_latency_ms: float | None = None
 
 
 # --------------------------------------------------------------------------- metrics

@@ -194,7 +194,9 @@ def test_orm_fallback_gives_the_same_segments(real_milvus_server: RealMilvus,
     finally:
         db.close()
     assert source == "list_loaded_segments"
-    key = (lambda s: (s["segment_id"], s["num_rows"], s["state"], s["index_name"]))
+    def key(s: dict[str, Any]) -> tuple[Any, ...]:
+        return (s["segment_id"], s["num_rows"], s["state"], s["index_name"])
+
     assert sorted(map(key, new)) == sorted(map(key, old))
     assert {s["state"] for s in old} == {"Sealed"}
     assert db.calls == ["list_loaded_segments", "utility.get_query_segment_info"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import socket
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -63,7 +64,7 @@ def test_paginates_over_streams_in_time_order(loki: FakeLoki) -> None:
     assert first["query"] == SELECTOR + ' |= `slow"`'
     assert (first["direction"], first["limit"]) == ("forward", "5")
     assert int(first["start"]) == ns(T0) and int(first["end"]) == ns(WINDOW.end) + 1
-    assert all(int(p["params"]["start"]) >= int(q["params"]["start"]) for q, p in zip(pages, pages[1:], strict=False))
+    assert all(int(p["params"]["start"]) >= int(q["params"]["start"]) for q, p in itertools.pairwise(pages))
 
 
 def test_equal_timestamps_at_a_page_boundary(loki: FakeLoki) -> None:
@@ -179,3 +180,15 @@ def test_max_lines_stops_and_says_so(loki: FakeLoki) -> None:
     ev, missing = collect_slowlog(cluster(loki, page_limit=7, max_lines=10), WINDOW, None)
     assert ev is not None and ev.slow_lines == 10
     assert len(missing) == 1 and "stopped after 10 lines" in missing[0].reason
+
+
+def test_credentials_in_the_url_never_show(loki: FakeLoki) -> None:
+    loki.push(PROXY, entries(2))
+    url = loki.url.replace("http://", "http://reader:hunter2@")
+    cfg = LokiConfig(url=url, selector=SELECTOR, timeout_s=5)
+    ev, missing = collect_slowlog(ClusterConfig(name="c", logs=LogsConfig(loki=cfg)), WINDOW, None)
+    assert ev is not None and ev.slow_lines == 2 and ev.source == f"loki:{loki.url}"
+    assert loki.requests[-1]["headers"]["authorization"].startswith("Basic ")  # httpx sent them as basic auth
+    loki.fail_status = 500
+    ev, missing = collect_slowlog(ClusterConfig(name="c", logs=LogsConfig(loki=cfg)), WINDOW, None)
+    assert ev is None and "hunter2" not in repr(missing) and missing[0].what == f"loki:{loki.url}"

@@ -1,15 +1,186 @@
-"""`milvus-triage digest` (placeholder until its issue lands)."""
+"""`milvus-triage digest <cluster | log files...>`: pt-query-digest for Milvus slow logs.
+
+With a configured cluster name the cluster's own log source is read (files, Loki or the slow-query
+API) over the window. Otherwise the arguments are log files (plain or .gz; `-` is stdin), read
+whole unless --window/--at narrow them.
+"""
 
 from __future__ import annotations
 
 import argparse
+import gzip
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import BinaryIO
+
+from bot.config import AppConfig, ClusterConfig, ConfigError, load_config
+from bot.digest import Digest, DigestBuilder
+from bot.digest.report import render_json, render_text
+from bot.models import MilvusEvidence, TimeWindow
+from bot.slowlog.parser import MalformedLine, ScanStats, parse_slow_line, peek_time, scan_slow_lines
+from bot.timewindow import WindowError, make_window
+
+DEFAULT_WINDOW = "30m"
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("digest", help="(not built yet)")
+    p = sub.add_parser(
+        "digest",
+        help="rank slow Milvus requests by shape (like pt-query-digest)",
+        description="Digest Milvus slow-request log lines (`Search slow`, `Query slow`, `HybridSearch slow`):"
+                    " group them by shape (filter with literals removed, NQ bucket, params), rank by total time.",
+    )
+    p.add_argument("targets", nargs="+", metavar="CLUSTER|FILE",
+                   help="a cluster name from clusters.yaml, or one or more log files (.gz ok, '-' = stdin)")
+    p.add_argument("--window", help=f"only this long a window, e.g. 30m (cluster default {DEFAULT_WINDOW};"
+                                    " files: whole file unless given)")
+    p.add_argument("--at", help="end of the window (ISO 8601, HH:MM, unix seconds; default now)")
+    p.add_argument("--top", type=int, default=None, help="shapes listed before the MISC row (default 20)")
+    p.add_argument("--format", choices=("text", "json"), default="text", help="output format (default text)")
+    p.add_argument("--collection", help="only requests on this collection")
+    p.add_argument("--no-milvus", action="store_true",
+                   help="cluster mode: do not read collection facts from Milvus (unindexed-field analysis)")
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    print("milvus-triage digest: not built yet")
+    if args.top is not None and args.top < 1:
+        return _fail("--top must be at least 1")
+    config, config_error = _config(args.config)
+    targets: list[str] = args.targets
+    builder = DigestBuilder(top=args.top)
+    try:
+        if config is not None and len(targets) == 1 and targets[0] in config.cluster_names:
+            digest = _from_cluster(config, targets[0], args, builder)
+        else:
+            missing = [t for t in targets if t != "-" and not Path(t).is_file()]
+            if missing:
+                return _fail(_unknown_target(missing, config, config_error))
+            window = make_window(args.window or DEFAULT_WINDOW, args.at) if (args.window or args.at) else None
+            digest = _from_files(targets, window, args.collection, builder)
+    except WindowError as e:
+        return _fail(str(e))
+    if digest is None:
+        return 1
+    out = render_json(digest) if args.format == "json" else render_text(digest)
+    sys.stdout.write(out if out.endswith("\n") else out + "\n")
+    return 0
+
+
+def _fail(message: str) -> int:
+    print(f"milvus-triage digest: {message}", file=sys.stderr)
     return 2
+
+
+def _config(path: str | None) -> tuple[AppConfig | None, str | None]:
+    """The config when there is one; file mode works without it."""
+    try:
+        return load_config(path), None
+    except ConfigError as e:
+        return None, str(e)
+
+
+def _unknown_target(missing: list[str], config: AppConfig | None, config_error: str | None) -> str:
+    names = ", ".join(repr(m) for m in missing)
+    kind = "no such cluster or file" if len(missing) == 1 else "no such clusters or files"
+    if config is None:
+        return f"{kind}: {names} (no clusters known: {config_error})"
+    known = ", ".join(config.cluster_names) or "(none configured)"
+    return f"{kind}: {names}. Known clusters: {known}"
+
+
+# --------------------------------------------------------------------------- sources
+
+
+def _from_cluster(config: AppConfig, name: str, args: argparse.Namespace, builder: DigestBuilder) -> Digest | None:
+    from bot.slowlog.collect import collect_slowlog  # the slow-log engineer's module; imported when needed
+
+    cluster = config.cluster(name)
+    window = make_window(args.window or DEFAULT_WINDOW, args.at)
+    evidence, missing = collect_slowlog(cluster, window, args.collection, sinks=[builder.add])
+    if evidence is None:
+        why = "; ".join(f"{m.what}: {m.reason}" for m in missing) or "no log source configured"
+        print(f"milvus-triage digest: no slow log for {name!r}: {why}", file=sys.stderr)
+        return None
+    for m in missing:
+        print(f"milvus-triage digest: warning: {m.what}: {m.reason}", file=sys.stderr)
+    milvus = None if args.no_milvus or cluster.milvus is None else _milvus_facts(cluster, args.collection)
+    digest = builder.finish(milvus=milvus)
+    digest.source = evidence.source
+    digest.lines_read = evidence.lines_read
+    digest.malformed = evidence.malformed
+    return digest
+
+
+def _milvus_facts(cluster: ClusterConfig, collection: str | None) -> MilvusEvidence | None:
+    """Collection facts for the unindexed-field analysis; a failure only costs that analysis."""
+    try:
+        from bot.evidence.milvus import collect_milvus
+
+        facts, missing = collect_milvus(cluster, collection)
+    except Exception as e:  # the digest itself does not need Milvus
+        print(f"milvus-triage digest: warning: Milvus facts unavailable: {type(e).__name__}: {e}", file=sys.stderr)
+        return None
+    for m in missing:
+        print(f"milvus-triage digest: warning: {m.what}: {m.reason}", file=sys.stderr)
+    return facts
+
+
+@contextmanager
+def open_log(path: str) -> Iterator[BinaryIO]:
+    """A log file as a binary stream: '-' is stdin, gzip is recognised by its magic bytes."""
+    if path == "-":
+        yield sys.stdin.buffer
+        return
+    with open(path, "rb") as raw:
+        magic = raw.peek(2)[:2] if hasattr(raw, "peek") else b""
+        if magic == b"\x1f\x8b":
+            with gzip.GzipFile(fileobj=raw) as gz:
+                yield gz  # type: ignore[misc]
+        else:
+            yield raw  # type: ignore[misc]
+
+
+def digest_files(paths: list[str], window: TimeWindow | None, collection: str | None,
+                 builder: DigestBuilder) -> tuple[ScanStats, int]:
+    """Feed every slow-request line of the files to the builder -> (scan stats, malformed lines)."""
+    stats = ScanStats()
+    malformed = 0
+    add = builder.add
+    for path in paths:
+        with open_log(path) as stream:
+            for line in scan_slow_lines(stream, stats):
+                if window is not None:
+                    t = peek_time(line)
+                    if t is not None and not (window.start <= t <= window.end):
+                        continue
+                try:
+                    req = parse_slow_line(line)
+                except MalformedLine:
+                    malformed += 1
+                    continue
+                if req is None:
+                    continue
+                if collection is not None and req.collection != collection:
+                    continue
+                if window is not None and req.time is not None and not (window.start <= req.time <= window.end):
+                    continue
+                add(req)
+    return stats, malformed
+
+
+def _from_files(paths: list[str], window: TimeWindow | None, collection: str | None,
+                builder: DigestBuilder) -> Digest:
+    try:
+        stats, malformed = digest_files(paths, window, collection, builder)
+    except (OSError, EOFError, gzip.BadGzipFile) as e:
+        raise SystemExit(_fail(f"cannot read log: {e}")) from e
+    digest = builder.finish()
+    shown = ", ".join("stdin" if p == "-" else p for p in paths[:5])
+    more = f" (+{len(paths) - 5} more)" if len(paths) > 5 else ""
+    digest.source = f"files: {shown}{more}"
+    digest.lines_read = stats.lines
+    digest.malformed = malformed
+    return digest

@@ -16,6 +16,7 @@ import sys
 from bot.commands._common import load_or_exit
 
 log = logging.getLogger(__name__)
+CPU_WORKERS_ENV = "MILVUS_TRIAGE_CPU_WORKERS"  # processes for diagnoses and charts (default: cores - 1)
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -47,7 +48,8 @@ def run(args: argparse.Namespace) -> int:
     config = load_or_exit(args.config)
     logging.getLogger().setLevel(logging.INFO)
     try:
-        ctx = build_context(config)
+        default_workers = max(1, (os.cpu_count() or 2) - 1)
+        ctx = build_context(config, cpu_workers=int(os.environ.get(CPU_WORKERS_ENV, default_workers)))
         if args.mode == "socket":
             from slack_bolt.adapter.socket_mode import SocketModeHandler
 

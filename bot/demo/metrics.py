@@ -253,9 +253,16 @@ class ScenarioMetrics:
         if st.slow_query_count and self.slow_times:
             self.w.counter("milvus_proxy_slow_query_count", self.labels(node_id=NODE, msg_type="search"),
                            total=lambda t: float(sum(1 for s in self.slow_times if s <= t)))
-        if st.build_info:
+        before = Style(self.sc.baseline_version_tuple)
+        if st.build_info and before.version_label == st.version_label:
             self.w.gauge("milvus_build_info", self.labels(version=st.version_label, built="demo",
                                                           git_commit="0000000"), 1.0)
+        else:  # upgraded between the baseline and the window: one series per version
+            for sty, now in ((before, False), (st, True)):
+                if sty.build_info:
+                    self.w.gauge("milvus_build_info", self.labels(version=sty.version_label, built="demo",
+                                                                  git_commit="0000000"),
+                                 lambda t, now=now: 1.0 if self.in_window(t) == now else None)
 
     def write_querynode(self) -> None:
         st = self.style
@@ -309,8 +316,10 @@ class ScenarioMetrics:
         if st.unsolved_len:
             self.gauge("milvus_querynode_read_task_unsolved_len", nodel,
                        lambda m, t: self.gauge_value(m.unsolved_len, t) or 0.0)
-        self.gauge("milvus_querynode_read_task_ready_len", nodel,
-                   lambda m, t: self.gauge_value(m.ready_len, t) or 0.0)
+        # 2.6.17 replaced the ready-task length with the NQ of ready tasks.
+        ready = "milvus_querynode_read_task_ready_nq" if st.version >= (2, 6, 17) else \
+            "milvus_querynode_read_task_ready_len"
+        self.gauge(ready, nodel, lambda m, t: self.gauge_value(m.ready_len, t) or 0.0)
         self.gauge("milvus_querynode_read_task_concurrency", nodel,
                    lambda m, t: self.gauge_value(m.read_concurrency, t) or 0.0)
         self.gauge("milvus_querynode_consume_tt_lag_ms",

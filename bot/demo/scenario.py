@@ -106,6 +106,24 @@ class Metrics(_Strict):
     cache_miss_ratio: float | None = None  # 2.6
 
 
+class OrChain(_Strict):
+    """A generated filter: `field == "value0" or field == "value1" or ...` (`{i}` numbers the values)."""
+
+    field: str
+    value: str = "v{i}"
+    count: int = Field(ge=2, le=10_000)
+    balanced: bool = False  # a balanced tree of parentheses instead of a linear chain
+
+    def text(self) -> str:
+        terms = [f'{self.field} == "{self.value.format(i=i)}"' for i in range(self.count)]
+        if not self.balanced:
+            return " or ".join(terms)
+        while len(terms) > 1:
+            terms = [f"({terms[i]} or {terms[i + 1]})" if i + 1 < len(terms) else terms[i]
+                     for i in range(0, len(terms), 2)]
+        return terms[0]
+
+
 class SlowEntry(_Strict):
     """`count` Search-slow lines of one shape, spread over the window (or at `at_min_before_end`)."""
 
@@ -116,6 +134,7 @@ class SlowEntry(_Strict):
     nq: int = 1
     topk: int = 10
     dsl: str = ""
+    or_chain: OrChain | None = None  # generated filter; joined to `dsl` with "and" when both are set
     params: dict[str, Any] = Field(default_factory=dict)  # nprobe / ef / search_list ...
     metric_type: str = "L2"
     anns_field: str = "vec"
@@ -124,6 +143,14 @@ class SlowEntry(_Strict):
     duration_s: tuple[float, float] = (5.0, 6.0)
     at_min_before_end: float | None = None  # all lines of this entry around this time
     spread_s: float = 60.0  # with at_min_before_end: lines fall within this many seconds after it
+
+
+    @property
+    def filter(self) -> str:
+        chain = self.or_chain.text() if self.or_chain else ""
+        if chain and self.dsl:
+            return f"({chain}) and {self.dsl}"
+        return chain or self.dsl
 
 
 class SlowLog(_Strict):
@@ -195,6 +222,7 @@ class Scenario(_Strict):
     title: str
     story: str = ""
     milvus_version: str = "2.3.5"
+    baseline_version: str | None = None  # the version a day earlier, when the cluster was upgraded since
     collection: str | None = None  # asked about (None: the whole cluster)
     window_minutes: int = 30
     request: RequestSpec = Field(default_factory=RequestSpec)
@@ -218,9 +246,16 @@ class Scenario(_Strict):
 
     @property
     def version_tuple(self) -> tuple[int, int, int]:
-        m = re.search(r"(\d+)\.(\d+)(?:\.(\d+))?", self.milvus_version)
+        return self._version(self.milvus_version)
+
+    @property
+    def baseline_version_tuple(self) -> tuple[int, int, int]:
+        return self._version(self.baseline_version or self.milvus_version)
+
+    def _version(self, text: str) -> tuple[int, int, int]:
+        m = re.search(r"(\d+)\.(\d+)(?:\.(\d+))?", text)
         if not m:
-            raise ScenarioError(f"{self.name}: cannot read milvus_version {self.milvus_version!r}")
+            raise ScenarioError(f"{self.name}: cannot read Milvus version {text!r}")
         return int(m.group(1)), int(m.group(2)), int(m.group(3) or 0)
 
     def window_metrics(self, base: Metrics) -> Metrics:

@@ -103,10 +103,10 @@ def format_event(ev: SlowEvent, version: tuple[int, int, int], fmt: str) -> str:
         ("partitions", []),
     ]
     if e.kind == "Search":
-        fields += [("dsl", e.dsl), ("len(PlaceholderGroup)", e.nq * (DIM * 4 + 3) + 9),
+        fields += [("dsl", e.filter), ("len(PlaceholderGroup)", e.nq * (DIM * 4 + 3) + 9),
                    ("OutputFields", e.output_fields), ("search_params", _search_params(e, version))]
     else:
-        fields += [("expr", e.dsl), ("OutputFields", e.output_fields or ["*"]), ("travel_timestamp", 0)]
+        fields += [("expr", e.filter), ("OutputFields", e.output_fields or ["*"]), ("travel_timestamp", 0)]
     if version >= (2, 5, 0):
         fields += [("ConsistencyLevel", e.consistency), ("useDefaultConsistency", True)]
     fields.append(("guarantee_timestamp", _guarantee(e, ev.t, version)))

@@ -29,8 +29,8 @@ ShapeKey = tuple[Any, ...]
 class _Acc:
     """Running figures of one shape."""
 
-    __slots__ = ("count", "first", "hist", "key", "last", "m2", "max", "max_nq", "mean", "min", "nq_sketch",
-                 "shape_count", "sketch", "total", "worst")
+    __slots__ = ("count", "first", "hist", "key", "last", "m2", "max", "max_nq", "mean", "min", "nq_max",
+                 "nq_min", "nq_sketch", "shape_count", "sketch", "total", "worst")
 
     def __init__(self, key: ShapeKey | None, settings: DigestSettings) -> None:
         self.key = key
@@ -47,6 +47,8 @@ class _Acc:
         self.sketch = LogSketch(settings.sketch_relative_accuracy, settings.sketch_max_bins)
         self.nq_sketch = LogSketch(settings.sketch_relative_accuracy, settings.sketch_max_bins)
         self.max_nq: int | None = None
+        self.nq_min = float("inf")
+        self.nq_max = -1.0
         self.shape_count = 1
 
     def add(self, req: SlowRequest) -> None:
@@ -70,10 +72,15 @@ class _Acc:
         self.hist[histogram_bucket(d)] += 1
         self.sketch.add(d)
         nq = req.nq
-        if req.duration_per_nq_s is not None:
-            self.nq_sketch.add(req.duration_per_nq_s)
-        elif nq:
-            self.nq_sketch.add(d / nq)
+        per_nq = req.duration_per_nq_s
+        if per_nq is None and nq:
+            per_nq = d / nq
+        if per_nq is not None:
+            self.nq_sketch.add(per_nq)
+            if per_nq < self.nq_min:
+                self.nq_min = per_nq
+            if per_nq > self.nq_max:
+                self.nq_max = per_nq
         if nq is not None and (self.max_nq is None or nq > self.max_nq):
             self.max_nq = nq
 
@@ -97,6 +104,8 @@ class _Acc:
         self.hist = [a + b for a, b in zip(self.hist, other.hist, strict=True)]
         self.sketch.merge(other.sketch)
         self.nq_sketch.merge(other.nq_sketch)
+        self.nq_min = min(self.nq_min, other.nq_min)
+        self.nq_max = max(self.nq_max, other.nq_max)
         if other.max_nq is not None and (self.max_nq is None or other.max_nq > self.max_nq):
             self.max_nq = other.max_nq
         self.shape_count += other.shape_count
@@ -258,8 +267,8 @@ class DigestBuilder:
             nq_bucket=nqb, topk=topk, metric_type=metric, params_bucket=dict(params), consistency_level=cons,
             output_field_count=nout, count=n, total_s=a.total, p50_s=p50, p95_s=p95,
             max_s=a.max if n else 0.0, min_s=a.min if n else 0.0,
-            per_nq_p50_s=a.nq_sketch.quantile(0.5) if has_nq else None,
-            per_nq_p95_s=a.nq_sketch.quantile(0.95) if has_nq else None,
+            per_nq_p50_s=_clamp_nq(a.nq_sketch.quantile(0.5), a) if has_nq else None,
+            per_nq_p95_s=_clamp_nq(a.nq_sketch.quantile(0.95), a) if has_nq else None,
             max_nq=a.max_nq, vm_ratio=(a.m2 / n) / a.mean if n and a.mean > 0 else 0.0,
             first_seen=a.first, last_seen=a.last, worst=a.worst, histogram=list(a.hist),
             anns_field=anns, shape_count=a.shape_count,
@@ -271,3 +280,7 @@ def _clamp(value: float, a: _Acc) -> float:
     if a.count == 0:
         return 0.0
     return min(max(value, a.min), a.max)
+
+
+def _clamp_nq(value: float, a: _Acc) -> float:
+    return min(max(value, a.nq_min), a.nq_max)

@@ -27,7 +27,6 @@ from bot.digest.expr import (
     UNARY_PREC,
     FilterSyntaxError,
     Node,
-    node_prec,
     or_chains,
     parse,
     string_value,
@@ -165,28 +164,31 @@ def token_fingerprint(expr: str) -> str:
 
 # --------------------------------------------------------------------------- cached entry point
 
-# Literal-blanking pass for the cache key. Identifiers with a path come first so that JSON keys
-# (`meta["k"]`) are kept, not blanked; keywords are excluded so `in ["a"]` still reads as a list.
-_KW = r"(?:in|not|and|or|like|is|null|exists|true|false)\b"
-_SKELETON = re.compile(
-    r"(?P<keep>(?<![\w$])(?!(?i:" + _KW + r"))\$?[^\W\d]\w*"
-    r"(?:\s*\[\s*(?:\"[^\"\\]*(?:\\.[^\"\\]*)*\"|'[^'\\]*(?:\\.[^'\\]*)*'|\d+)\s*\])+)"
-    r"|\"[^\"\\]*(?:\\.[^\"\\]*)*\"|'[^'\\]*(?:\\.[^'\\]*)*'"
-    r"|(?<![\w$.])(?:0[xX][0-9a-fA-F]+|0[bB][01]+|(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?)"
-)
-_SKELETON_LIST = re.compile(r"\[\s*\?(?:\s*,\s*\?)*\s*,?\s*\]")
+# The cache key: the expression with every literal blanked (one C-level pass with a constant
+# replacement), plus the only literal values a shape depends on: bracketed single literals
+# (JSON path keys like `meta["k"]`, array indexes; single-element lists too, harmlessly) and the
+# first character of `like` patterns. Blanking less than the tokenizer would only cost cache hits;
+# the patterns never blank more (numbers inside identifiers are left alone).
+_STR = r"\"[^\"\\]*(?:\\.[^\"\\]*)*\"|'[^'\\]*(?:\\.[^'\\]*)*'"
+_NUM = r"0[xX][0-9a-fA-F]+|0[bB][01]+|(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?"
+_BLANK = re.compile(_STR + r"|(?<![\w$.])(?:" + _NUM + ")")
+_BRACKETED = re.compile(r"\[\s*(?:" + _STR + "|" + _NUM + r")\s*\]")
+_LIKE_LEAD = re.compile(r"(?i:like)\s*([\"'][%_]?)")
+_BLANK_LIST = re.compile(r"\[\s*\?(?:\s*,\s*\?)*\s*,?\s*\]")
 _CACHE_MAX = 8192
 _KEY_INLINE = 1024  # longer skeletons are keyed by a digest, so the cache stays small
 
-_cache: dict[str | bytes, str] = {}
+_cache: dict[tuple[str | bytes, tuple[str, ...], tuple[str, ...]], str] = {}
 _exact: dict[str, str] = {}
 
 
-def _skeleton_key(expr: str) -> str | bytes:
-    sk = _SKELETON_LIST.sub("[?+]", _SKELETON.sub(r"?\g<keep>", expr))
-    if len(sk) <= _KEY_INLINE:
-        return sk
-    return hashlib.blake2b(sk.encode("utf-8", "surrogatepass"), digest_size=20).digest()
+def _cache_key(expr: str) -> tuple[str | bytes, tuple[str, ...], tuple[str, ...]]:
+    sk: str | bytes = _BLANK_LIST.sub("[?+]", _BLANK.sub("?", expr))
+    if len(sk) > _KEY_INLINE:
+        sk = hashlib.blake2b(sk.encode("utf-8", "surrogatepass"), digest_size=20).digest()
+    paths = tuple(_BRACKETED.findall(expr)) if "[" in expr else ()
+    likes = tuple(_LIKE_LEAD.findall(expr))
+    return sk, paths, likes
 
 
 def fingerprint(expr: str) -> str:
@@ -196,7 +198,7 @@ def fingerprint(expr: str) -> str:
     hit = _exact.get(expr)
     if hit is not None:
         return hit
-    key = _skeleton_key(expr)
+    key = _cache_key(expr)
     shape = _cache.get(key)
     if shape is None:
         shape = compute_fingerprint(expr)

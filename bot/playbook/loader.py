@@ -382,7 +382,7 @@ class _Loader:
         if not lists["fix"] and cause != "healthy":
             self.err(path, rid, "missing 'fix' steps")
         for j, t in enumerate(lists["links"]):
-            if not t.source.strip().startswith("https://"):
+            if "{{" not in t.source and not t.source.strip().startswith("https://"):
                 self.err(path, rid, f"links[{j}]: a link must be an https:// URL")
         healthy = None
         if raw.get("healthy") is not None:

@@ -31,6 +31,10 @@ def _error_code(e: SlackApiError) -> str:
         return "unknown"
 
 
+def _why(e: Exception) -> str:
+    return _error_code(e) if isinstance(e, SlackApiError) else type(e).__name__
+
+
 def call(ctx: BotContext, method: str, **kwargs: Any) -> Any:
     """One Web API call with its failures counted by method and error (never logs tokens or payloads)."""
     try:
@@ -94,7 +98,7 @@ def render(ctx: BotContext, d: Diagnosis, with_buttons: bool = True) -> tuple[Re
         grafana = None
     rendered = render_diagnosis(d, grafana_url=grafana, diagnosis_id=did, with_buttons=with_buttons)
     try:
-        chart = render_chart(d)
+        chart = ctx.run_cpu(render_chart, d)
     except Exception:  # a chart is a bonus; the reply must still go out
         log.exception("chart rendering failed for %s", d.request.cluster)
         chart = None
@@ -128,23 +132,23 @@ def _send_all(ctx: BotContext, d: Diagnosis, r: RenderedDiagnosis, chart: bytes 
     try:
         call(ctx, "chat.postMessage", channel=channel, thread_ts=root, text=f"{r.text} (details)",
              blocks=r.details, unfurl_links=False)
-    except SlackApiError as e:
-        problems.append(f"details ({_error_code(e)})")
+    except Exception as e:
+        problems.append(f"details ({_why(e)})")
     if chart is not None:
         try:
             upload_file(ctx, channel, root, chart, f"latency-{cluster}.png", f"{cluster}: search latency by phase")
-        except SlackApiError as e:
-            problems.append(f"chart ({_error_code(e)})")
+        except Exception as e:
+            problems.append(f"chart ({_why(e)})")
     if r.overflow:
         try:
             upload_file(ctx, channel, root, r.overflow, r.overflow_filename, f"{cluster}: full report")
-        except SlackApiError as e:
-            problems.append(f"full report file ({_error_code(e)})")
+        except Exception as e:
+            problems.append(f"full report file ({_why(e)})")
     if problems:
         try:
             call(ctx, "chat.postMessage", channel=channel, thread_ts=root,
                  text=f":warning: Could not post the {', '.join(problems)} for `{cluster}`.")
-        except SlackApiError:
+        except Exception:
             log.error("could not post the failure note for %s in %s", cluster, channel)
     ctx.metrics.stage("deliver", time.monotonic() - t0)
     return ts

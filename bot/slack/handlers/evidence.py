@@ -48,22 +48,34 @@ def evidence_report(d: Diagnosis) -> str:
 
 
 def evidence_blocks(d: Diagnosis) -> tuple[list[dict], bool]:
-    """Blocks for the thread, and whether the full report should go along as a file."""
+    """Blocks for the thread, and whether the full report should go along as a file.
+
+    Parts that fit (each <= one section, together <= INLINE_LIMIT) are shown inline in this order;
+    the others are named in a note and the complete report (every signal, its PromQL, the sample)
+    is attached as a file.
+    """
     cluster = esc(d.request.cluster)
-    inline = [f"*Evidence for `{cluster}`*, {esc(window_text(d.request.window))}",
-              "```" + slack_code(signal_table(d)) + "```"]
-    q = queries_text(d)
-    if q:
-        inline.append("*PromQL*\n```" + slack_code(q) + "```")
+    parts: list[tuple[str, str]] = [("signal table", "*Signals* (window vs. same window a day earlier)\n```"
+                                     + slack_code(signal_table(d)) + "```")]
     samples = sample_lines(d)
     if samples:
-        inline.append("*Slow-log sample* (slowest first)\n```" + slack_code("\n".join(samples)) + "```")
-    if sum(len(p) for p in inline) <= INLINE_LIMIT and all(len(p) <= MAX_SECTION_TEXT for p in inline):
-        return [{"type": "section", "text": {"type": "mrkdwn", "text": p}} for p in inline], False
-    n = len(d.evidence.signals)
-    note = (f"*Evidence for `{cluster}`*: {n} signals with their PromQL and {len(samples)} slow-log lines are "
-            "too long for a message; they are in the attached file.")
-    return [{"type": "section", "text": {"type": "mrkdwn", "text": note}}], True
+        parts.append(("slow-log sample", "*Slow-log sample* (slowest first)\n```"
+                      + slack_code("\n".join(samples)) + "```"))
+    q = queries_text(d)
+    if q:
+        parts.append(("PromQL", "*PromQL*\n```" + slack_code(q) + "```"))
+    head = f"*Evidence for `{cluster}`*, {esc(window_text(d.request.window))}"
+    shown, left_out, used = [head], [], len(head)
+    for name, text in parts:
+        if len(text) <= MAX_SECTION_TEXT and used + len(text) <= INLINE_LIMIT:
+            shown.append(text)
+            used += len(text)
+        else:
+            left_out.append(name)
+    if left_out:
+        shown.append(f":page_facing_up: The {' and the '.join(left_out)} did not fit here: everything is in the "
+                     "attached file.")
+    return [{"type": "section", "text": {"type": "mrkdwn", "text": t}} for t in shown], bool(left_out)
 
 
 def run_show_evidence(ctx: BotContext, d: Diagnosis | None, rerun: object, target: ReplyTarget) -> None:

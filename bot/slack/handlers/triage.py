@@ -30,7 +30,7 @@ def diagnose_timed(ctx: BotContext, request: TriageRequest) -> Diagnosis:
     from bot.diagnosis import diagnose
 
     t0 = time.monotonic()
-    d = diagnose(request, ctx.config)
+    d = ctx.run_cpu(diagnose, request, ctx.config)
     total = time.monotonic() - t0
     gather = max(d.evidence.source_seconds.values(), default=0.0)
     ctx.metrics.stage("gather", gather)

@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Protocol
+from urllib.parse import urlsplit, urlunsplit
 
 from bot.models import Missing, SlowRequest, TimeWindow
 
@@ -57,6 +58,18 @@ class SlowLogSource(Protocol):
                       stats: SourceStats) -> Iterator[SlowRequest]: ...
 
 
+def redact_url(url: str) -> str:
+    """The URL without any user:password part, for labels and messages (httpx accepts basic auth in URLs)."""
+    parts = urlsplit(url)
+    if parts.username is None and parts.password is None:
+        return url
+    host = parts.hostname or ""
+    if ":" in host:
+        host = f"[{host}]"
+    netloc = host + (f":{parts.port}" if parts.port else "")
+    return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
+
+
 def aware(dt: datetime) -> datetime:
     """Naive datetimes are taken as UTC, so that window comparisons never raise."""
     return dt if dt.tzinfo is not None else dt.replace(tzinfo=UTC)
@@ -73,4 +86,5 @@ __all__ = [
     "SourceUnavailable",
     "aware",
     "in_window",
+    "redact_url",
 ]

@@ -122,7 +122,7 @@ class _Filter:
                 st.other_collection += 1
             return None
         try:
-            req = parse_slow_line(line)
+            req = parse_slow_line(line, known_time=t)
         except MalformedLine as e:
             st.add_malformed(line, str(e))
             return None

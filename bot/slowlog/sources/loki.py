@@ -21,7 +21,7 @@ import httpx
 from bot.config import LokiConfig
 from bot.models import Missing, SlowRequest, TimeWindow
 from bot.slowlog.parser import MalformedLine, parse_slow_line
-from bot.slowlog.sources import COLLECTION_NAME, SourceStats, SourceUnavailable, aware
+from bot.slowlog.sources import COLLECTION_NAME, SourceStats, SourceUnavailable, aware, redact_url
 
 LINE_FILTER = '|= `slow"`'
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -48,7 +48,7 @@ def build_query(selector: str, collection: str | None) -> str:
 class LokiSource:
     def __init__(self, cfg: LokiConfig, client: httpx.Client | None = None) -> None:
         self.cfg = cfg
-        self.label = f"loki:{cfg.url.rstrip('/')}"
+        self.label = f"loki:{redact_url(cfg.url.rstrip('/'))}"
         self._client = client
 
     def _headers(self) -> dict[str, str]:
@@ -136,7 +136,8 @@ class LokiSource:
         except httpx.TimeoutException as e:
             raise SourceUnavailable(f"Loki did not answer within {self.cfg.timeout_s:g}s{where}") from e
         except httpx.HTTPError as e:
-            raise SourceUnavailable(f"cannot reach Loki at {self.cfg.url}: {type(e).__name__}{where}") from e
+            raise SourceUnavailable(f"cannot reach Loki at {redact_url(self.cfg.url)}: "
+                                    f"{type(e).__name__}{where}") from e
         if resp.status_code != 200:
             body = " ".join(resp.text.split())[:200]
             raise SourceUnavailable(f"Loki answered HTTP {resp.status_code}{where}: {body}")

@@ -21,7 +21,7 @@ import httpx
 from bot.config import MilvusConfig
 from bot.models import Missing, SlowRequest, TimeWindow
 from bot.slowlog.parser import HYBRID_JOIN, RAW_KEEP, MalformedLine, parse_duration, split_search_params
-from bot.slowlog.sources import SourceStats, SourceUnavailable, aware, in_window
+from bot.slowlog.sources import SourceStats, SourceUnavailable, aware, in_window, redact_url
 
 PATH = "/api/v1/_cluster/slow_query"
 METRICS_PORT = 9091  # the proxy's HTTP (metrics/WebUI) port
@@ -52,12 +52,13 @@ class SlowQueryApiSource:
                  derived: bool = False) -> None:
         self.base_url = base_url.rstrip("/")
         self.timeout_s = timeout_s
-        self.label = f"slow_query_api:{self.base_url}"
+        self.label = f"slow_query_api:{redact_url(self.base_url)}"
         self._client = client
         self.derived = derived  # the URL was guessed from milvus.uri, not configured
 
     def fetch(self) -> list[dict[str, Any]]:
         url = self.base_url + PATH
+        shown = redact_url(url)
         hint = " (URL derived from milvus.uri; set logs.slow_query_api to override)" if self.derived else ""
         try:
             if self._client is not None:
@@ -66,23 +67,23 @@ class SlowQueryApiSource:
                 with httpx.Client(timeout=self.timeout_s) as client:
                     resp = client.get(url)
         except httpx.TimeoutException as e:
-            raise SourceUnavailable(f"{url} did not answer within {self.timeout_s:g}s{hint}") from e
+            raise SourceUnavailable(f"{shown} did not answer within {self.timeout_s:g}s{hint}") from e
         except httpx.HTTPError as e:
-            raise SourceUnavailable(f"cannot reach {url}: {type(e).__name__}{hint}") from e
+            raise SourceUnavailable(f"cannot reach {shown}: {type(e).__name__}{hint}") from e
         if resp.status_code == 404:
-            raise SourceUnavailable(f"{url} answered 404: Milvus older than 2.5, or its WebUI is off "
+            raise SourceUnavailable(f"{shown} answered 404: Milvus older than 2.5, or its WebUI is off "
                                     f"(proxy.http.enableWebUI){hint}")
         if resp.status_code != 200:
-            raise SourceUnavailable(f"{url} answered HTTP {resp.status_code}: "
+            raise SourceUnavailable(f"{shown} answered HTTP {resp.status_code}: "
                                     f"{' '.join(resp.text.split())[:200]}{hint}")
         try:
             doc = resp.json()
         except ValueError as e:
-            raise SourceUnavailable(f"{url} did not answer JSON") from e
+            raise SourceUnavailable(f"{shown} did not answer JSON") from e
         if doc is None:  # Go marshals an empty nil slice as null
             return []
         if not isinstance(doc, list):
-            raise SourceUnavailable(f"{url} answered a JSON {type(doc).__name__}, not the array of slow queries")
+            raise SourceUnavailable(f"{shown} answered a JSON {type(doc).__name__}, not the array of slow queries")
         return doc
 
     def iter_requests(self, window: TimeWindow, collection: str | None,
