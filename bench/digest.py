@@ -52,10 +52,8 @@ def _lit(rng: random.Random) -> str:
     return json.dumps(_word(rng), ensure_ascii=False)
 
 
-def _filter(rng: random.Random) -> str:
-    """One of many filter templates with fresh literals."""
-    f1, f2 = rng.sample(FIELDS, 2)
-    pick = rng.randrange(14)
+def _filter(rng: random.Random, pick: int, f1: str, f2: str) -> str:
+    """Filter template `pick` on fields f1/f2, with fresh literals."""
     if pick == 0:
         return ""
     if pick == 1:
@@ -89,6 +87,27 @@ def _filter(rng: random.Random) -> str:
     return f"user == {_lit(rng)} || repo == {_lit(rng)}"
 
 
+_PICKS = 14
+
+
+def _template(rng: random.Random, coll: str) -> dict[str, object]:
+    """One query an application sends: fixed fields, params and usual NQ; literals vary per request."""
+    f1, f2 = rng.sample(FIELDS, 2)
+    return {"coll": coll, "kind": rng.choices(["search", "query", "hybrid"], [80, 15, 5])[0],
+            "pick": rng.randrange(_PICKS), "f1": f1, "f2": f2,
+            "nq": rng.choice([[1], [1, 1, 1, 10], [100], [8192, 1], [10]]),
+            "params": rng.choice([{"nprobe": rng.choice([16, 64, 256, 4096])}, {"ef": rng.choice([64, 128, 512])},
+                                  {"search_list": 100}]),
+            "topk": rng.choice([10, 10, 100]), "json": rng.random() < 0.3, "new": rng.random() < 0.5,
+            "gts": rng.choice([0, 1, 2, 460318735832711168]), "scale": rng.choice([1.0, 1.0, 2.0, 0.6])}
+
+
+def _templates(rng: random.Random) -> tuple[list[dict[str, object]], list[float]]:
+    out = [_template(rng, coll) for coll in COLLECTIONS for _ in range(rng.randint(4, 9))]
+    weights = [rng.paretovariate(1.1) for _ in out]  # a few queries dominate, as in real traffic
+    return out, weights
+
+
 def _duration(rng: random.Random) -> float:
     return min(900.0, rng.lognormvariate(1.9, 0.8))
 
@@ -104,20 +123,20 @@ def _zap_quote(s: str) -> str:
     return json.dumps(s, ensure_ascii=False)
 
 
-def _slow_line(rng: random.Random, t: datetime) -> str:
-    coll = rng.choice(COLLECTIONS)
-    kind = rng.choices(["search", "query", "hybrid"], [80, 15, 5])[0]
-    dur = _duration(rng)
-    nq = rng.choice([1, 1, 1, 1, 10, 100, 8192])
-    params = rng.choice([{"nprobe": rng.choice([16, 64, 256, 4096])}, {"ef": rng.choice([64, 128, 512])},
-                         {"search_list": 100}])
-    topk = rng.choice([10, 10, 100])
-    sp = [{"key": "topk", "value": str(topk)}, {"key": "params", "value": json.dumps(params)},
+def _slow_line(rng: random.Random, t: datetime, tpl: dict[str, object]) -> str:
+    if rng.random() < 0.03:  # ad-hoc requests: a long tail of rare shapes (MISC), some very slow (outliers)
+        tpl = _template(rng, rng.choice(COLLECTIONS))
+        tpl["scale"] = rng.choice([1.0, 1.0, 30.0])
+    coll, kind = str(tpl["coll"]), tpl["kind"]
+    dur = min(3000.0, _duration(rng) * float(tpl["scale"]))  # type: ignore[arg-type]
+    nq = rng.choice(tpl["nq"])  # type: ignore[arg-type]
+    topk = tpl["topk"]
+    sp = [{"key": "topk", "value": str(topk)}, {"key": "params", "value": json.dumps(tpl["params"])},
           {"key": "round_decimal", "value": "-1"}, {"key": "ignore_growing", "value": "False"},
           {"key": "metric_type", "value": "L2"}, {"key": "anns_field", "value": "vec"}]
-    dsl = _filter(rng)
-    new = rng.random() < 0.5  # 2.5/2.6 field set vs 2.3
-    if rng.random() < 0.3:  # JSON layout
+    dsl = _filter(rng, int(tpl["pick"]), str(tpl["f1"]), str(tpl["f2"]))  # type: ignore[call-overload]
+    new = bool(tpl["new"])  # 2.5/2.6 field set vs 2.3
+    if tpl["json"]:  # JSON layout
         obj: dict[str, object] = {"level": "INFO", "time": _ts(t), "caller": "proxy/impl.go:3141"}
         if kind == "query":
             obj.update({"message": "Query slow", "traceID": _trace(rng), "role": "proxy", "db": "default",
@@ -138,7 +157,8 @@ def _slow_line(rng: random.Random, t: datetime) -> str:
         return (f"{head} [\"Query slow\"] {common} [expr={_zap_quote(dsl) if dsl else ''}] "
                 f"[OutputFields=\"[*]\"] [travel_timestamp=0] [guarantee_timestamp=0] [duration={_go_duration(dur)}]")
     if kind == "hybrid":
-        dsls = "".join(f"[No.{i} req, expr: {d}]" for i, d in enumerate([dsl, _filter(rng)]))
+        other = _filter(rng, (int(tpl["pick"]) + 1) % _PICKS, str(tpl["f2"]), str(tpl["f1"]))  # type: ignore[call-overload]
+        dsls = "".join(f"[No.{i} req, expr: {d}]" for i, d in enumerate([dsl, other]))
         return (f"{head} [\"HybridSearch slow\"] {common} [OutputFields=\"[id]\"] [ConsistencyLevel=Bounded]"
                 f" [useDefaultConsistency=true] [dsls={_zap_quote(dsls)}] [guarantee_timestamp=1]"
                 f" [totalNq={nq * 2}] [duration={_go_duration(dur)}] [durationPerNq={_go_duration(dur / (nq * 2))}]")
@@ -147,8 +167,7 @@ def _slow_line(rng: random.Random, t: datetime) -> str:
     return (f"{head} [\"Search slow\"] {common} [dsl={_zap_quote(dsl) if dsl else ''}] "
             f"[len(PlaceholderGroup)={524 * nq}] [OutputFields=\"[id,color]\"] "
             f"[search_params={_zap_quote(json.dumps(sp, separators=(',', ':')))}] {extra}"
-            f"[guarantee_timestamp={rng.choice([0, 1, 2, 460318735832711168])}] [nq={nq}] "
-            f"[duration={_go_duration(dur)}]{per_nq}")
+            f"[guarantee_timestamp={tpl['gts']}] [nq={nq}] [duration={_go_duration(dur)}]{per_nq}")
 
 
 # Ordinary lines: the shapes a Milvus 2.3-2.6 process logs at INFO/WARN all day.
@@ -190,6 +209,7 @@ def generate(path: Path, size_mb: int) -> None:
     t = datetime(2026, 11, 24, 0, 0, 0, tzinfo=UTC)
     step = timedelta(milliseconds=3)
     tmp = path.with_suffix(".tmp")
+    templates, weights = _templates(rng)
     written = 0
     with open(tmp, "w", encoding="utf-8") as f:
         while written < target:
@@ -198,7 +218,7 @@ def generate(path: Path, size_mb: int) -> None:
                 t += step
                 u = rng.random()
                 if u < SLOW_FRACTION:
-                    batch.append(_slow_line(rng, t))
+                    batch.append(_slow_line(rng, t, rng.choices(templates, weights)[0]))
                 elif u < SLOW_FRACTION + 0.0005:
                     batch.append(f"[{_ts(t)}] {_GC_SLOW}")
                 else:

@@ -238,3 +238,18 @@ def test_sender_keeps_order_per_channel_and_does_not_block_other_channels() -> N
     queued.result(timeout=2)
     assert order == ["fast", "slow-1", "slow-2"]
     sender.shutdown()
+
+
+def test_cpu_pool_runs_the_chart_in_a_worker_process() -> None:
+    """Production runs diagnose and the chart in spawned worker processes: a Diagnosis must survive pickling."""
+    import os
+
+    from bot.slack.context import make_cpu_pool
+
+    pool = make_cpu_pool(1)
+    try:
+        assert pool.submit(os.getpid).result(timeout=60) != os.getpid()
+        png = pool.submit(render_chart, make_diagnosis()).result(timeout=60)
+        assert png is not None and png[:4] == b"\x89PNG"
+    finally:
+        pool.shutdown()

@@ -19,7 +19,7 @@ from tests.fixtures.slack import (
     block_actions_body,
     slash_command_body,
 )
-from tests.slack_support.botserver import BotServer, start_bot, stop_bot, bot_config, write_slow_log
+from tests.slack_support.botserver import BotServer, bot_config, start_bot, stop_bot, write_slow_log
 
 pytestmark = pytest.mark.timeout(120)
 

@@ -99,7 +99,7 @@ class AlertHandler:
             NewIncident(ident=ev.ident, firing_key=ev.firing_key, cluster=ev.cluster, alertname=ev.alertname,
                         fired_at=ev.starts_at or ev.observed_at, source=ev.origin, channel=ev.channel,
                         thread_ts=ev.message_ts, group_key=ev.group_key, fingerprint=ev.fingerprint,
-                        summary=(ev.summary or "")[:1000] or None),
+                        summary=(ev.summary or "")[:1000] or None, starts_known=ev.starts_at is not None),
             max_age_s=self.config.alerts.incident_max_age_s, now=self._clock())
         if not created or incident is None:
             return self._count("duplicate")

@@ -110,13 +110,31 @@ class Scrubber:
 
 
 def describe_error(e: BaseException) -> str:
-    """A short, human reason from a grpc or pymilvus error."""
+    """A short, human reason from a grpc or pymilvus error (the gRPC cause, when pymilvus wraps one)."""
+    e = _grpc_cause(e)
     code = _grpc_code(e)
     if code == "DEADLINE_EXCEEDED":
         return "timed out"
     msg = getattr(e, "message", None) or (e.details() if hasattr(e, "details") and callable(e.details) else None)
     text = f"{code}: {msg}" if code and msg else str(msg or e) or type(e).__name__
     return " ".join(text.split())[:_REASON]
+
+
+def _grpc_cause(e: BaseException) -> BaseException:
+    """pymilvus reports a refused login as "Fail connecting ... server unavailable"; the gRPC error it
+    wraps says UNAUTHENTICATED. Prefer that one."""
+    seen: set[int] = set()
+    cause: BaseException | None = e
+    while cause is not None and id(cause) not in seen:
+        seen.add(id(cause))
+        if _grpc_code(cause) in ("UNAUTHENTICATED", "PERMISSION_DENIED"):
+            return cause
+        cause = cause.__cause__ or cause.__context__
+    return e
+
+
+def is_auth_error(e: BaseException) -> bool:
+    return _grpc_code(_grpc_cause(e)) in ("UNAUTHENTICATED", "PERMISSION_DENIED")
 
 
 def _grpc_code(e: BaseException) -> str | None:
@@ -517,8 +535,13 @@ def collect_milvus(cluster: ClusterConfig, collection: str | None) -> tuple[Milv
         db = ReadOnlyMilvus.connect(cfg, token, deadline)
     except Exception as e:
         reason = scrub(describe_error(e))
-        log.info("milvus: cannot connect to %s: %s", clean_uri, reason)
-        return None, [Missing(source="milvus", what="Milvus", reason=f"unreachable at {clean_uri}: {reason}")]
+        if is_auth_error(e):
+            hint = f" (check the token in {cfg.token_env})" if cfg.token_env else " (no milvus.token_env configured)"
+            reason = f"login refused by {clean_uri}{hint}: {reason}"
+        else:
+            reason = f"unreachable at {clean_uri}: {reason}"
+        log.info("milvus: %s", reason)
+        return None, [Missing(source="milvus", what="Milvus", reason=reason)]
     try:
         return _collect(db, cluster.name, cfg, collection, scrub, clean_uri)
     finally:

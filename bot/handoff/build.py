@@ -7,6 +7,8 @@ from collections import defaultdict
 from datetime import UTC, datetime
 from typing import Any
 
+from sqlalchemy.orm import Session
+
 from bot.config import AppConfig
 from bot.handoff.model import (
     REPEAT_DAYS,
@@ -42,8 +44,8 @@ def build_handoff(store: Any, config: AppConfig, since: datetime, until: datetim
     if cluster is not None:
         config.cluster(cluster)  # UnknownClusterError lists the known ones
     t0 = time.perf_counter()
-    with store.read_engine.connect() as conn, conn.begin():
-        rows = fetch(conn, since, until, cluster, REPEAT_DAYS)
+    with Session(store.read_engine, expire_on_commit=False) as session, session.begin():  # one snapshot
+        rows = fetch(session, since, until, cluster, REPEAT_DAYS)
     query_ms = (time.perf_counter() - t0) * 1000.0
 
     names = [cluster] if cluster else list(config.cluster_names)

@@ -10,7 +10,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, and_, case, func, or_, select
+from sqlalchemy import and_, case, func, or_, select
+from sqlalchemy.orm import Session
 
 from bot.store.schema import CollectionLatencyRow, DiagnosisRow, FindingRow, IncidentRow
 
@@ -24,7 +25,7 @@ class HandoffRows:
     fix_diagnoses: dict[int, DiagnosisRow] = field(default_factory=dict)  # incident id -> its latest diagnosis
 
 
-def fetch(conn: Connection, since: datetime, until: datetime, cluster: str | None,
+def fetch(conn: Session, since: datetime, until: datetime, cluster: str | None,
           repeat_days: int) -> HandoffRows:
     out = HandoffRows()
     d, f, c, i = DiagnosisRow, FindingRow, CollectionLatencyRow, IncidentRow
@@ -42,7 +43,7 @@ def fetch(conn: Connection, since: datetime, until: datetime, cluster: str | Non
     ))
     if cluster:
         q2 = q2.where(i.cluster == cluster)
-    out.incidents = [r[0] for r in conn.execute(q2.order_by(i.fired_at))]
+    out.incidents = list(conn.scalars(q2.order_by(i.fired_at)))
 
     week_start = until - timedelta(days=repeat_days)
     in_window = func.sum(case((f.created_at >= since, 1), else_=0))

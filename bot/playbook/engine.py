@@ -22,6 +22,12 @@ log = logging.getLogger(__name__)
 
 Status = Literal["fired", "clear", "unknown", "skipped", "suppressed"]
 
+# How a for_each scope with nothing to offer is named in "could not check" lines.
+SCOPE_LABELS = {
+    "collection": "Milvus collection facts", "shape": "slow-log shapes", "field": "scalar indexes of filtered fields",
+    "json": "slow-log JSON filters", "regression": "known regressions (Milvus version)",
+}
+
 
 @dataclass
 class RuleResult:
@@ -59,9 +65,16 @@ def evaluate_playbooks(pb: Playbooks, ctx: FactContext) -> Evaluation:
             group_fired.setdefault(rule.group, rule.id)
     ordered = [results[r.id] for r in pb.rules]
     findings = [f for r in ordered for f in r.findings]
-    findings.sort(key=lambda f: (SEVERITY_ORDER[f.severity], -f.strength, _order(pb, f.rule_id)))
+    # Within a severity, a finding that names a cause ranks before a symptom (latency vs its baseline).
+    findings.sort(key=lambda f: (SEVERITY_ORDER[f.severity], _symptom(pb, f.rule_id), -f.strength,
+                                 _order(pb, f.rule_id)))
     healthy, not_checked = _summaries(pb, ctx, ordered, errors)
     return Evaluation(results=ordered, findings=findings, healthy=healthy, not_checked=not_checked, errors=errors)
+
+
+def _symptom(pb: Playbooks, rule_id: str) -> bool:
+    r = pb.rule(rule_id)
+    return bool(r and r.symptom)
 
 
 def _order(pb: Playbooks, rule_id: str) -> int:
@@ -106,7 +119,8 @@ def _evaluate_rule(pb: Playbooks, rule: Rule, ctx: FactContext, done: dict[str, 
     if rule.for_each:
         items: list[ScopeItem | None] = list(ctx.scopes.get(rule.for_each, []))
         if not items and rule.for_each in ctx.scope_unavailable:
-            return RuleResult(rule, "unknown", missing=[(f"{rule.for_each} facts", ctx.scope_unavailable[rule.for_each])])
+            label = SCOPE_LABELS.get(rule.for_each, rule.for_each)
+            return RuleResult(rule, "unknown", missing=[(label, ctx.scope_unavailable[rule.for_each])])
     else:
         items = [None]
 
@@ -157,6 +171,12 @@ def _render_finding(rule: Rule, ctx: FactContext, item: ScopeItem | None, out: O
     )
 
 
+def _names(whats: list[str], keep: int = 5) -> str:
+    if len(whats) <= keep + 1:
+        return ", ".join(whats)
+    return f"{', '.join(whats[:keep])} and {len(whats) - keep} more"
+
+
 def _summaries(pb: Playbooks, ctx: FactContext, results: list[RuleResult],
                errors: list[str]) -> tuple[list[str], list[str]]:
     groups: dict[str, list[RuleResult]] = {}
@@ -167,7 +187,7 @@ def _summaries(pb: Playbooks, ctx: FactContext, results: list[RuleResult],
     fired_groups = {g for g, rs in groups.items() if any(r.status == "fired" for r in rs)}
 
     healthy: list[str] = []
-    not_checked: list[str] = []
+    missing_by_cause: dict[str, list[tuple[str, str]]] = {}
     global_ctx = ctx.template_context()
     healthy_groups_done: set[str] = set()
     for r in results:
@@ -186,10 +206,18 @@ def _summaries(pb: Playbooks, ctx: FactContext, results: list[RuleResult],
             if g:
                 healthy_groups_done.add(g)
         if r.missing and not (g and g in decided_groups):
-            parts = "; ".join(f"{what} unavailable ({why})" for what, why in r.missing)
-            line = f"could not check {r.rule.cause}: {parts}"
-            if line not in not_checked:
-                not_checked.append(line)
+            bucket = missing_by_cause.setdefault(r.rule.cause, [])
+            bucket.extend(m for m in r.missing if m not in bucket)
+    not_checked = [f"could not gather {m.what} ({m.source}): {m.reason}" for m in ctx.evidence.missing]
+    order = {c: int(v.get("order", 99)) for c, v in pb.causes.items()}
+    for cause in sorted(missing_by_cause, key=lambda c: order.get(c, 99)):
+        by_reason: dict[str, list[str]] = {}
+        for what, why in missing_by_cause[cause]:
+            by_reason.setdefault(why, [])
+            if what not in by_reason[why]:
+                by_reason[why].append(what)
+        parts = "; ".join(f"{_names(whats)} unavailable ({why})" for why, whats in by_reason.items())
+        not_checked.append(f"could not check {cause}: {parts}")
     if ctx.version is not None:
         for note in pb.observability:
             if in_range(ctx.version, note.versions):
@@ -200,8 +228,4 @@ def _summaries(pb: Playbooks, ctx: FactContext, results: list[RuleResult],
                     continue
                 if text and text not in not_checked:
                     not_checked.append(text)
-    for m in ctx.evidence.missing:
-        line = f"could not gather {m.what} ({m.source}): {m.reason}"
-        if line not in not_checked:
-            not_checked.insert(0, line)
-    return healthy, not_checked
+    return healthy, list(dict.fromkeys(not_checked))

@@ -236,7 +236,7 @@ def build_facts(evidence: Evidence, playbooks: Playbooks, thresholds: dict[str, 
     if asked:
         collections = [c for c in collections if c.name == asked]
     if milvus is None:
-        reasons["milvus"] = f"Milvus facts unavailable ({missing_by_source.get('milvus', 'no Milvus connection configured')})"
+        reasons["milvus"] = missing_by_source.get("milvus", "no Milvus connection configured")
         for k in ("collection_count", "strong_collections", "loaded_collections"):
             g[f"milvus.{k}"] = None
     else:
@@ -246,7 +246,7 @@ def build_facts(evidence: Evidence, playbooks: Playbooks, thresholds: dict[str, 
 
     digest = evidence.slowlog.digest if evidence.slowlog is not None else None
     shapes_raw = _digest_shapes(digest, asked)
-    slow_reason = f"slow log unavailable ({missing_by_source.get('slowlog', 'no log source configured')})"
+    slow_reason = missing_by_source.get("slowlog", "no log source configured")
     _slowlog_facts(g, reasons, evidence, asked, shapes_raw, slow_reason)
 
     ctx = FactContext(
@@ -276,8 +276,7 @@ def build_facts(evidence: Evidence, playbooks: Playbooks, thresholds: dict[str, 
         ctx.scopes["shape"] = [_shape_item(s, by_name.get(s.collection or ""), milvus is not None) for s in shapes_raw]
         ctx.scopes["json"] = _json_items(shapes_raw, ctx)
         if milvus is None:
-            ctx.scope_unavailable["field"] = (
-                f"cannot tell which filtered fields lack a scalar index: {reasons['milvus']}")
+            ctx.scope_unavailable["field"] = reasons["milvus"]
             ctx.scopes["field"] = []
         else:
             ctx.scopes["field"] = _field_items(shapes_raw, by_name, ctx, playbooks)
@@ -502,7 +501,8 @@ def _shape_item(s: Any, coll: CollectionFacts | None, milvus_known: bool) -> Sco
         "or_chain_values": [_clean(v) for v in a.or_chain_values.get(or_field, [])],
         "rewritten": _clean(a.rewritten or _rewrite_fallback(a, or_field)),
         "json_paths": [_clean(p) for p in a.json_paths],
-        "unindexed_fields": sorted({*(_clean(f) for f in a.unindexed_fields), *computed_unindexed}),
+        "unindexed_fields": sorted({*(_clean(f) for f in a.unindexed_fields if f not in a.json_fields and "[" not in f),
+                                    *computed_unindexed}),
         "leading_wildcard_like": [_clean(f) for f in a.leading_wildcard_like],
         "nprobe": nprobe, "ef": _param(params, "ef"), "search_list": _param(params, "search_list"),
         "nlist": nlist, "nprobe_to_nlist": (nprobe / nlist) if (nprobe is not None and nlist) else None,
@@ -522,7 +522,7 @@ def _shape_item(s: Any, coll: CollectionFacts | None, milvus_known: bool) -> Sco
         reasons["consistency_level"] = "consistency level not logged (Milvus < 2.5) nor inferable"
     if coll is None:
         why = (f"collection {s.collection!r} not described by pymilvus" if milvus_known
-               else "Milvus facts unavailable")
+               else "no Milvus collection facts")
         reasons["index_type"] = reasons["nlist"] = reasons["nprobe_to_nlist"] = why
     else:
         if nlist is None:
@@ -580,8 +580,10 @@ def _field_items(shapes: list[Any], by_name: dict[str, CollectionFacts], ctx: Fa
         a = _analysis(s)
         names = set(a.unindexed_fields) | _unindexed_in(a, coll)
         for name in sorted(names):
+            if "[" in name or name in a.json_fields:
+                continue  # JSON keys: the json scope (a path index, or promote the key)
             f = coll.field(_base_field(name)) if coll is not None else None
-            if coll is not None and (f is None or f.index is not None):
+            if coll is not None and (f is None or f.index is not None or f.data_type.upper() in _SCALAR_SKIP_TYPES):
                 continue
             key = (s.collection or "", _base_field(name))
             data_type = f.data_type.upper() if f is not None else ""

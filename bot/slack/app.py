@@ -9,6 +9,9 @@ from slack_bolt import App
 
 from bot.slack.client import SIGNING_SECRET_ENV, require_env
 from bot.slack.context import BotContext
+
+# The handlers are imported here, at start, rather than lazily on the first command's ack path.
+from bot.slack.handlers import clusters, evidence, handoff, slowlog, triage  # noqa: F401
 from bot.slack.listeners import actions, commands, mentions
 
 log = logging.getLogger(__name__)

@@ -47,6 +47,7 @@ __all__ = ["BlockLimitError", "RenderedDiagnosis", "check_limits", "limit_proble
 SEVERITY_ICON = {"critical": ":red_circle:", "warning": ":large_orange_circle:", "info": ":large_blue_circle:"}
 SUMMARY_FINDINGS = 3
 SHAPES_SHOWN = 5
+NOT_CHECKED_LINE = 300
 _NOTE_RESERVE = 400  # characters kept free for the "did not fit" note
 
 
@@ -233,7 +234,8 @@ def detail_candidates(d: Diagnosis) -> list[dict[str, Any]]:
         text = "*Checked and healthy*\n" + "\n".join(f"• {esc(h)}" for h in d.healthy)
         blocks += [_section(c) for c in split_text(text)]
     if d.not_checked:
-        text = "*Could not check*\n" + "\n".join(f"• {esc(n)}" for n in d.not_checked)
+        # one line per source; a long repeated connection error is cut here (the file has it whole)
+        text = "*Could not check*\n" + "\n".join(f"• {esc(n, NOT_CHECKED_LINE)}" for n in d.not_checked)
         blocks += [_section(c) for c in split_text(text)]
     slow = d.evidence.slowlog
     if slow is not None:

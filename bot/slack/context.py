@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 from collections.abc import Callable
@@ -24,10 +25,8 @@ T = TypeVar("T")
 
 def _cpu_worker_init(niceness: int) -> None:
     """Lower the worker's priority (acks first), and import the pipeline once, not on the first job."""
-    try:
+    with contextlib.suppress(OSError):  # not permitted on some platforms: only the priority is lost
         os.nice(niceness)
-    except OSError:  # not permitted on some platforms: only the priority is lost
-        pass
     import bot.charts
     import bot.diagnosis  # noqa: F401
 

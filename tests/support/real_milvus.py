@@ -20,6 +20,7 @@ Note: 2.3.5 listens on all interfaces for its gRPC ports whatever the config say
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import fcntl
 import os
 import re
@@ -207,12 +208,21 @@ def _healthy(metrics_port: int) -> bool:
         return False
 
 
+def _die_with_parent() -> None:
+    """In the child before exec: SIGKILL it when the thread that started it dies (PR_SET_PDEATHSIG),
+    so a killed test run does not leave a 1 GB server behind on a shared machine."""
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)
+
+
 def start_real_milvus(base_dir: Path, ready_timeout_s: float = 120.0, values: dict[str, object] | None = None,
-                      overrides: dict[str, object] | None = None, cache_dir: Path | None = None) -> RealMilvus:
+                      overrides: dict[str, object] | None = None, cache_dir: Path | None = None,
+                      die_with_parent: bool = True) -> RealMilvus:
     """Start a fresh standalone server with its data under base_dir and wait for /healthz.
 
     values: template placeholders (e.g. authorization_enabled=True); overrides: dotted config keys
-    (e.g. {"dataCoord.compaction.enableAutoCompaction": False})."""
+    (e.g. {"dataCoord.compaction.enableAutoCompaction": False}). die_with_parent: the server is killed
+    when the starting *thread* exits (Linux), so start it from a thread that outlives it."""
     t0 = time.monotonic()
     data = _wheel_data_dir()
     bin_dir = unpack_binaries(cache_dir)
@@ -252,7 +262,8 @@ def start_real_milvus(base_dir: Path, ready_timeout_s: float = 120.0, values: di
     out = open(base_dir / "logs" / "milvus-stdout.log", "wb")  # noqa: SIM115 - closed by RealMilvus.stop
     err = open(base_dir / "logs" / "milvus-stderr.log", "wb")  # noqa: SIM115
     proc = subprocess.Popen([str(bin_dir / "milvus"), "run", "standalone"], cwd=base_dir, env=env,
-                            stdout=out, stderr=err, stdin=subprocess.DEVNULL, start_new_session=True)
+                            stdout=out, stderr=err, stdin=subprocess.DEVNULL, start_new_session=True,
+                            preexec_fn=_die_with_parent if die_with_parent else None)
     server = RealMilvus(base_dir=base_dir, grpc_port=int(placeholders["proxy_port"]),  # type: ignore[call-overload]
                         metrics_port=metrics_port, proc=proc, _log_files=[out, err])
     deadline = time.monotonic() + ready_timeout_s
