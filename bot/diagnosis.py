@@ -76,6 +76,7 @@ def _verdict(pb: Playbooks, cluster: str, findings: list[Finding], top: Finding 
         if top is None:
             return f"{cluster}: {lead.title}; no cause found in the evidence{tail}"
         return f"{cluster}: {cause.lower()}: {lead.title}{tail}"
-    if not evidence.signals and evidence.slowlog is None and evidence.milvus is None:
+    has_metrics = any(sv.value is not None for sv in evidence.signals.values())
+    if not has_metrics and evidence.slowlog is None and evidence.milvus is None:
         return f"{cluster}: could not diagnose: no evidence could be gathered"
     return f"{cluster}: no problem found in the evidence that could be checked"

@@ -68,7 +68,7 @@ def search_json(t: datetime, duration: float, *, collection: str = "products", d
            "search_params": search_params(topk, params), "ConsistencyLevel": "Strong",
            "useDefaultConsistency": True, "guarantee_timestamp": 460318735832711168, "nq": nq,
            "duration": go_duration(duration), "durationPerNq": go_duration(duration / nq)}
-    return json.dumps(obj, ensure_ascii=False)
+    return json.dumps(obj, ensure_ascii=False, separators=(",", ":"))  # zap writes no spaces
 
 
 def query_text(t: datetime, duration: float, *, collection: str = "products", expr: str = "",

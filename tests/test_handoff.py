@@ -13,7 +13,7 @@ import pytest
 import yaml
 
 from bot.cli import main as cli_main
-from bot.config import parse_config
+from bot.config import UnknownClusterError, parse_config
 from bot.handoff import build_handoff, handoff_blocks, handoff_markdown, handoff_text, parse_since
 from bot.handoff.render import MAX_BLOCKS, MAX_HEADER, MAX_SECTION_TEXT, ordinal
 from bot.store import NewIncident, Store, open_store
@@ -150,7 +150,7 @@ def test_handoff_for_one_cluster_and_other_windows(seeded: Seeded) -> None:
     eu = early.clusters[0]
     assert [x.alertname for x in eu.fired] == ["MilvusQueryNodeQueueLatencyHigh"]
     assert [x.alertname for x in eu.open] == ["MilvusQueryNodeQueueLatencyHigh"]  # open at that window's end
-    with pytest.raises(Exception, match="unknown cluster 'prod-e'. Did you mean 'prod-eu'"):
+    with pytest.raises(UnknownClusterError, match=r"unknown cluster 'prod-e'\. Did you mean 'prod-eu'"):
         build_handoff(seeded.store, CONFIG, SINCE, UNTIL, cluster="prod-e")
     with pytest.raises(ValueError, match="window is empty"):
         build_handoff(seeded.store, CONFIG, UNTIL, SINCE)

@@ -9,10 +9,13 @@ rows inserted without flush (growing):
 
 from __future__ import annotations
 
+import logging
 import random
 import time
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -21,7 +24,7 @@ from bot.config import ClusterConfig
 from bot.evidence.milvus import ReadOnlyMilvus, collect_milvus
 from bot.models import CollectionFacts
 from tests.fixtures.milvus import wait_until
-from tests.support.real_milvus import RealMilvus
+from tests.support.real_milvus import RealMilvus, start_real_milvus, wheel_available
 
 pytestmark = pytest.mark.slow
 
@@ -208,3 +211,36 @@ def test_unknown_collection_on_real_server(real_milvus_server: RealMilvus,
     assert ev is not None and ev.collections == [] and ev.server_version == "v2.3.5-lite"
     assert len(missing) == 1 and "Did you mean 'src_flat'?" in missing[0].reason
     assert "src_hnsw" in missing[0].reason
+
+
+@pytest.fixture(scope="module")
+def auth_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RealMilvus]:
+    """A second 2.3.5 server with authorization on (root:Milvus is its stock superuser). ~3 s."""
+    if not wheel_available():
+        pytest.skip("the milvus==2.3.5 wheel is not installed (pip install -e '.[dev]')")
+    server = start_real_milvus(Path(tmp_path_factory.mktemp("milvus-2.3.5-auth")),
+                               values={"authorization_enabled": True})
+    try:
+        yield server
+    finally:
+        server.stop(term_timeout_s=3)
+
+
+def test_token_from_env_logs_in_and_is_never_echoed(auth_server: RealMilvus, monkeypatch: pytest.MonkeyPatch,
+                                                    caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.DEBUG)
+    monkeypatch.setenv("TRIAGE_TEST_MILVUS_TOKEN", "root:Milvus")
+    ev, missing = collect_milvus(_cluster(auth_server, token_env="TRIAGE_TEST_MILVUS_TOKEN"), None)
+    assert ev is not None and ev.server_version == "v2.3.5-lite" and missing == []
+    # wrong password: a clear reason that names the env var, without the password
+    monkeypatch.setenv("TRIAGE_TEST_MILVUS_TOKEN", "root:Wr0ng-Secret-Pw")
+    ev, missing = collect_milvus(_cluster(auth_server, token_env="TRIAGE_TEST_MILVUS_TOKEN"), None)
+    assert ev is None and len(missing) == 1
+    assert missing[0].reason.startswith(
+        f"login refused by {auth_server.uri} (check the token in TRIAGE_TEST_MILVUS_TOKEN): UNAUTHENTICATED")
+    # credentials in the URI itself: redacted in the reason
+    uri = auth_server.uri.replace("http://", "http://root:Uri-Secret-Pw@")
+    ev, missing = collect_milvus(ClusterConfig(name="real-235", milvus={"uri": uri, "timeout_s": 10}), None)
+    assert ev is None and missing[0].reason.startswith(f"login refused by {auth_server.uri} ")
+    text = " ".join(m.reason for m in missing) + caplog.text
+    assert "Wr0ng-Secret-Pw" not in text and "Uri-Secret-Pw" not in text and "root:Milvus" not in text

@@ -6,6 +6,9 @@ from the rules in the module docstrings.
 
 from __future__ import annotations
 
+from importlib import util
+from pathlib import Path
+
 import grpc
 import pytest
 from pymilvus import DataType
@@ -26,6 +29,7 @@ from bot.evidence.milvus import (
     unknown_collection_reason,
 )
 from bot.models import IndexFacts
+from tests.support.real_milvus import RealMilvusError, render_config, set_keys, wheel_available
 
 CFG = MilvusConfig(uri="http://127.0.0.1:19530")
 
@@ -157,3 +161,23 @@ def test_unknown_collection_reason_lists_and_suggests() -> None:
     assert "Did you mean 'repo_vector'?" in r and "repo_vector, users" in r and "prod-eu" in r
     long = unknown_collection_reason("x" * 500 + "\x1b[31m", [], "c")
     assert "\x1b" not in long and len(long) < 200 and "(none)" in long
+
+
+# --------------------------------------------------------------------------- the real-server runner
+
+
+def test_runner_renders_the_wheel_template() -> None:
+    if not wheel_available():
+        pytest.skip("the milvus==2.3.5 wheel is not installed (pip install -e '.[dev]')")
+    spec = util.find_spec("milvus")
+    assert spec is not None and spec.origin is not None
+    template = (Path(spec.origin).parent / "data" / "config.yaml.template").read_text()
+    text = render_config(template, {"proxy_port": 41234, "etcd_data_dir": "/d/etcd", "local_storage_dir": "/d",
+                                    "rocksmq_data_dir": "/d/mq", "system_log_path": "/d/logs"},
+                         {"dataCoord.compaction.enableAutoCompaction": False})
+    assert "{{" not in text
+    assert "  port: 41234" in text and "gracefulStopTimeout: 10" in text
+    assert "    enableAutoCompaction: false" in text and "enableAutoCompaction: true" not in text
+    assert "  port: 53100" in text  # placeholders without a value keep the template default
+    with pytest.raises(RealMilvusError, match=r"dataCoord\.nope"):
+        set_keys(text, {"dataCoord.nope": 1})

@@ -87,7 +87,7 @@ class AlertHandler:
         """Wait for the background work started so far (tests, shutdown). True if all finished."""
         with self._lock:
             pending = list(self._pending)
-        done, not_done = wait(pending, timeout=timeout)
+        _, not_done = wait(pending, timeout=timeout)
         return not not_done
 
     # ------------------------------------------------------------------ firing

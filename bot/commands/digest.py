@@ -10,16 +10,13 @@ from __future__ import annotations
 import argparse
 import gzip
 import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
-from typing import BinaryIO
 
 from bot.config import AppConfig, ClusterConfig, ConfigError, load_config
 from bot.digest import Digest, DigestBuilder
+from bot.digest.files import digest_files, resolve_jobs
 from bot.digest.report import render_json, render_text
 from bot.models import MilvusEvidence, TimeWindow
-from bot.slowlog.parser import MalformedLine, ScanStats, parse_slow_line, peek_time, scan_slow_lines
 from bot.timewindow import WindowError, make_window
 
 DEFAULT_WINDOW = "30m"
@@ -40,9 +37,23 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--top", type=int, default=None, help="shapes listed before the MISC row (default 20)")
     p.add_argument("--format", choices=("text", "json"), default="text", help="output format (default text)")
     p.add_argument("--collection", help="only requests on this collection")
+    p.add_argument("--jobs", type=_jobs, default="auto",
+                   help="files: worker processes (default auto: several only for 256 MB+ of plain logs)")
     p.add_argument("--no-milvus", action="store_true",
                    help="cluster mode: do not read collection facts from Milvus (unindexed-field analysis)")
     p.set_defaults(func=run)
+
+
+def _jobs(text: str) -> int | str:
+    if text == "auto":
+        return text
+    try:
+        n = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"--jobs takes a number or 'auto', not {text!r}") from None
+    if n < 1:
+        raise argparse.ArgumentTypeError("--jobs must be at least 1")
+    return n
 
 
 def run(args: argparse.Namespace) -> int:
@@ -59,7 +70,7 @@ def run(args: argparse.Namespace) -> int:
             if missing:
                 return _fail(_unknown_target(missing, config, config_error))
             window = make_window(args.window or DEFAULT_WINDOW, args.at) if (args.window or args.at) else None
-            digest = _from_files(targets, window, args.collection, builder)
+            digest = _from_files(targets, window, args.collection, builder, args.jobs)
     except WindowError as e:
         return _fail(str(e))
     if digest is None:
@@ -128,53 +139,10 @@ def _milvus_facts(cluster: ClusterConfig, collection: str | None) -> MilvusEvide
     return facts
 
 
-@contextmanager
-def open_log(path: str) -> Iterator[BinaryIO]:
-    """A log file as a binary stream: '-' is stdin, gzip is recognised by its magic bytes."""
-    if path == "-":
-        yield sys.stdin.buffer
-        return
-    with open(path, "rb") as raw:
-        magic = raw.peek(2)[:2] if hasattr(raw, "peek") else b""
-        if magic == b"\x1f\x8b":
-            with gzip.GzipFile(fileobj=raw) as gz:
-                yield gz  # type: ignore[misc]
-        else:
-            yield raw  # type: ignore[misc]
-
-
-def digest_files(paths: list[str], window: TimeWindow | None, collection: str | None,
-                 builder: DigestBuilder) -> tuple[ScanStats, int]:
-    """Feed every slow-request line of the files to the builder -> (scan stats, malformed lines)."""
-    stats = ScanStats()
-    malformed = 0
-    add = builder.add
-    for path in paths:
-        with open_log(path) as stream:
-            for line in scan_slow_lines(stream, stats):
-                if window is not None:
-                    t = peek_time(line)
-                    if t is not None and not (window.start <= t <= window.end):
-                        continue
-                try:
-                    req = parse_slow_line(line)
-                except MalformedLine:
-                    malformed += 1
-                    continue
-                if req is None:
-                    continue
-                if collection is not None and req.collection != collection:
-                    continue
-                if window is not None and req.time is not None and not (window.start <= req.time <= window.end):
-                    continue
-                add(req)
-    return stats, malformed
-
-
 def _from_files(paths: list[str], window: TimeWindow | None, collection: str | None,
-                builder: DigestBuilder) -> Digest:
+                builder: DigestBuilder, jobs: int | str) -> Digest:
     try:
-        stats, malformed = digest_files(paths, window, collection, builder)
+        stats, malformed = digest_files(paths, window, collection, builder, jobs=resolve_jobs(jobs, paths))
     except (OSError, EOFError, gzip.BadGzipFile) as e:
         raise SystemExit(_fail(f"cannot read log: {e}")) from e
     digest = builder.finish()

@@ -5,9 +5,9 @@ from __future__ import annotations
 import argparse
 import sys
 
-from bot.commands._common import load_or_exit
 from sqlalchemy.exc import SQLAlchemyError
 
+from bot.commands._common import load_or_exit
 from bot.config import ConfigError
 from bot.store.engine import StoreURLError
 from bot.timewindow import WindowError

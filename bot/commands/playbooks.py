@@ -60,7 +60,7 @@ def run_lint(args: argparse.Namespace) -> int:
     return 0
 
 
-def _check_overrides(args: argparse.Namespace, pb) -> list[str]:  # noqa: ANN001
+def _check_overrides(args: argparse.Namespace, pb) -> list[str]:
     """Per-cluster threshold overrides, when a config is at hand (--config, $MILVUS_TRIAGE_CONFIG, ./clusters.yaml)."""
     path = config_path(getattr(args, "config", None))
     if not Path(path).exists():

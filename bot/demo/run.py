@@ -8,11 +8,11 @@ Everything runs on loopback: one real Prometheus (promtool blocks), log files, o
 from __future__ import annotations
 
 import json
+import logging
 import shutil
 import sys
 import tempfile
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -61,6 +61,10 @@ def check_expectations(sc: Scenario, fired: list[str], causes: dict[str, str] | 
     causes = causes or {}
     problems = [f"expected rule {r!r} did not fire" for r in sc.expect.fires if r not in fired]
     problems += [f"rule {r!r} fired but must not" for r in sc.expect.not_fires if r in fired]
+    if sc.expect.exclusive:
+        extra = [r for r in fired if r not in sc.expect.fires]
+        if extra:
+            problems.append(f"only {', '.join(sc.expect.fires)} may fire, but {', '.join(extra)} fired too")
     if sc.expect.healthy:
         extra = [r for r in fired if causes.get(r) != "healthy"]
         if extra:
@@ -69,34 +73,22 @@ def check_expectations(sc: Scenario, fired: list[str], causes: dict[str, str] | 
 
 
 def render(diagnosis: Diagnosis, fmt: str) -> str:
-    """The playbooks' renderer when it is there; a plain fallback otherwise."""
-    try:
-        from bot import render as renderer  # type: ignore[attr-defined]
+    from bot.render import render as render_diagnosis
 
-        fn: Callable[..., str] | None = getattr(renderer, f"render_{fmt}", None) or getattr(renderer, "render", None)
-    except ImportError:
-        fn = None
-    if fn is not None:
-        try:
-            return fn(diagnosis) if fn.__name__ == f"render_{fmt}" else fn(diagnosis, fmt)
-        except TypeError:
-            pass
-    if fmt == "json":
-        return json.dumps({"cluster": diagnosis.request.cluster, "verdict": diagnosis.verdict,
-                           "findings": [f.model_dump(mode="json") for f in diagnosis.findings],
-                           "healthy": diagnosis.healthy, "not_checked": diagnosis.not_checked}, indent=2)
-    lines = [diagnosis.verdict or diagnosis.request.cluster]
-    for f in diagnosis.findings:
-        lines.append(f"[{f.severity}] {f.title} ({f.rule_id}): {f.summary}")
-        lines += [f"    - {e}" for e in f.evidence]
-        lines += [f"    {i}. {s}" for i, s in enumerate(f.fix_steps, 1)]
-    lines += [f"  could not check: {n}" for n in diagnosis.not_checked]
-    return "\n".join(lines)
+    return render_diagnosis(diagnosis, fmt)
+
+
+def quiet_libraries() -> None:
+    """pymilvus logs every UNIMPLEMENTED call of Milvus Lite (segment info) at ERROR with a traceback;
+    the evidence already reports them as "could not check"."""
+    for name in ("pymilvus", "milvus_lite"):
+        logging.getLogger(name).setLevel(logging.CRITICAL)
 
 
 def run_demo(names: list[str] | None = None, *, fmt: str = "text", keep: bool = False, serve: bool = False,
              workdir: str | None = None, out: TextIO = sys.stdout) -> int:
     check_binaries()
+    quiet_libraries()
     scenarios = load_scenarios(names)
     wd = Path(workdir) if workdir else Path(tempfile.mkdtemp(prefix="milvus-triage-demo-"))
     keep = keep or serve or workdir is not None

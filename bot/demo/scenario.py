@@ -201,7 +201,8 @@ class MilvusSpec(_Strict):
 class Expect(_Strict):
     fires: list[str] = Field(default_factory=list)  # rule ids that must fire
     not_fires: list[str] = Field(default_factory=list)
-    healthy: bool = False  # True: no warning/critical finding at all
+    healthy: bool = False  # True: only the healthy rule may fire
+    exclusive: bool = False  # True: no rule outside `fires` may fire
 
 
 class RequestSpec(_Strict):

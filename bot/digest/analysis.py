@@ -4,11 +4,15 @@ with its OR chains as `field in [...]`."""
 
 from __future__ import annotations
 
+import logging
+
 from bot.digest.expr import COMPARISON, FilterSyntaxError, Node, eq_pair, or_chains, parse, string_value
 from bot.digest.fingerprint import render
 from bot.digest.model import FilterAnalysis
 from bot.models import CollectionFacts, SlowRequest
 from bot.slowlog.parser import HYBRID_JOIN
+
+log = logging.getLogger(__name__)
 
 # Operators under which a field is "tested"; arithmetic passes its parent's operator down.
 _PREDICATES = COMPARISON | {"in", "not in", "like"}
@@ -48,14 +52,18 @@ def analyze(expr: str, collection: CollectionFacts | None = None) -> FilterAnaly
     except FilterSyntaxError as e:
         out.parse_error = str(e)
         return out
-    _collect(tree, out, collection)
-    if out.or_chains:
-        try:
-            out.rewritten = render(tree, "source")
-        except RecursionError:
-            out.parse_error = "too deeply nested to rewrite"
-    if collection is not None:
-        _unindexed(out, collection)
+    try:
+        _collect(tree, out, collection)
+        if out.or_chains:
+            try:
+                out.rewritten = render(tree, "source")
+            except RecursionError:
+                out.parse_error = "too deeply nested to rewrite"
+        if collection is not None:
+            _unindexed(out, collection)
+    except Exception as e:  # a bug here must cost this analysis only, never the digest
+        log.exception("filter analysis failed for %.200r", expr)
+        out.parse_error = f"analysis failed: {type(e).__name__}"
     return out
 
 
@@ -123,7 +131,8 @@ def _chain_literal(node: Node) -> str:
 
 def _unindexed(out: FilterAnalysis, collection: CollectionFacts) -> None:
     """Fields the filter tests that have no scalar index. Needs the collection's schema; primary keys
-    count as indexed, and a name the schema lacks is a dynamic field (inside `$meta`), never indexed."""
+    count as indexed, and a name the schema lacks is a dynamic field (inside `$meta`), never indexed.
+    A JSON path index covers its own path only; a JSON index without a path covers the whole field."""
     if not collection.fields:
         return
     for name in out.fields:
@@ -133,21 +142,21 @@ def _unindexed(out: FilterAnalysis, collection: CollectionFacts) -> None:
             continue
         if facts.is_primary or facts.is_vector:
             continue
-        index = facts.index
-        if index is None or not index.index_type:
+        indexes = [i for i in collection.indexes if i.field_name == name and i.index_type]
+        if not indexes and facts.index is not None and facts.index.index_type:
+            indexes = [facts.index]
+        paths = [p for p in out.json_paths if _root(p) == name]
+        if not indexes:
             _add(out.unindexed_fields, name)
-            for path in out.json_paths:
-                if _root(path) == name:
-                    _add(out.unindexed_json_paths, path)
+            _add_all(out.unindexed_json_paths, paths)
             continue
-        json_path = index.params.get("json_path") if index.params else None
-        if json_path:
-            # A JSON path index covers one path; other paths of the same field are still scanned.
-            covered = _canonical_path(str(json_path))
-            for path in out.json_paths:
-                if _root(path) == name and path != covered:
-                    _add(out.unindexed_json_paths, path)
-                    _add(out.unindexed_fields, name)
+        covered = {_canonical_path(str(i.params["json_path"])) for i in indexes if i.params.get("json_path")}
+        if any(not i.params.get("json_path") for i in indexes) or name in covered:
+            continue  # an index on the whole field
+        missed = [p for p in paths if p not in covered]
+        if missed:
+            _add_all(out.unindexed_json_paths, missed)
+            _add(out.unindexed_fields, name)
 
 
 def _root(path: str) -> str:

@@ -24,6 +24,7 @@ from bot.models import MilvusEvidence, SlowRequest
 from bot.slowlog.parser import HYBRID_JOIN
 
 ShapeKey = tuple[Any, ...]
+_INF = float("inf")
 
 
 class _Acc:
@@ -134,31 +135,61 @@ class DigestBuilder:
         self._overflow: _Acc | None = None
         self.count = 0
         self.total_s = 0.0
+        self._nq_buckets: dict[int | None, str] = {}  # NQ -> bucket label, computed once per value
+        self.invalid = 0  # requests dropped for a duration that is not a finite, non-negative number
 
     # ------------------------------------------------------------------ streaming
 
     def shape_key(self, req: SlowRequest) -> ShapeKey:
-        st = self.settings
+        nq = req.nq
+        nq_bucket = self._nq_buckets.get(nq)
+        if nq_bucket is None:
+            nq_bucket = self._nq_buckets[nq] = self.settings.nq_bucket(nq)
         return (
-            req.kind, req.db, req.collection, tuple(sorted(req.partitions)), filter_shape(req),
-            st.nq_bucket(req.nq), req.topk, req.metric_type, self._params(req.search_params),
+            req.kind, req.db, req.collection, tuple(sorted(req.partitions)) if req.partitions else (),
+            filter_shape(req), nq_bucket, req.topk, req.metric_type,
+            self._params(req.search_params) if req.search_params else (),
             self._consistency(req), len(req.output_fields), req.anns_field,
         )
 
     def add(self, req: SlowRequest) -> None:
+        d = req.duration_s
+        if not 0.0 <= d < _INF:  # NaN, infinite or negative: a damaged line, not a figure to average
+            self.invalid += 1
+            return
         self.count += 1
-        self.total_s += req.duration_s
+        self.total_s += d
         key = self.shape_key(req)
         acc = self._shapes.get(key)
         if acc is None:
             if len(self._shapes) >= self.max_shapes:
-                if self._overflow is None:
-                    self._overflow = _Acc(None, self.settings)
-                    self._overflow.shape_count = 0
-                acc = self._overflow
+                acc = self._overflow_acc()
             else:
                 acc = self._shapes[key] = _Acc(key, self.settings)
         acc.add(req)
+
+    def merge(self, other: DigestBuilder) -> None:
+        """Fold another builder in (a worker's, over a later part of the input). The shape cap holds:
+        shapes beyond it join the overflow bucket."""
+        self.count += other.count
+        self.total_s += other.total_s
+        self.invalid += other.invalid
+        for key, acc in other._shapes.items():
+            mine = self._shapes.get(key)
+            if mine is not None:
+                mine.merge(acc)
+            elif len(self._shapes) < self.max_shapes:
+                self._shapes[key] = acc
+            else:
+                self._overflow_acc().merge(acc)
+        if other._overflow is not None:
+            self._overflow_acc().merge(other._overflow)
+
+    def _overflow_acc(self) -> _Acc:
+        if self._overflow is None:
+            self._overflow = _Acc(None, self.settings)
+            self._overflow.shape_count = 0
+        return self._overflow
 
     def _params(self, params: dict[str, Any]) -> tuple[tuple[str, str], ...]:
         if not params:

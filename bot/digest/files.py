@@ -8,6 +8,7 @@ are then merged in file order. Gzip streams cannot be split, so each is one task
 from __future__ import annotations
 
 import gzip
+import itertools
 import multiprocessing
 import os
 import sys
@@ -100,7 +101,7 @@ def plan(paths: list[str], jobs: int, min_split: int = MIN_SPLIT_BYTES) -> list[
                 if pos < size and pos > cuts[-1]:
                     cuts.append(pos)
         cuts.append(size)
-        tasks += [FileTask(path, a, b) for a, b in zip(cuts, cuts[1:], strict=False)]
+        tasks += [FileTask(path, a, b) for a, b in itertools.pairwise(cuts)]
     return tasks
 
 
@@ -124,12 +125,13 @@ def _feed(stream: BinaryIO, stats: ScanStats, window: TimeWindow | None, collect
     malformed = 0
     sink = add  # bound method, looked up once
     for line in scan_slow_lines(stream, stats):
+        t = None
         if window is not None:
             t = peek_time(line)
             if t is not None and not (window.start <= t <= window.end):
                 continue
         try:
-            req = parse_slow_line(line)
+            req = parse_slow_line(line, known_time=t)
         except MalformedLine:
             malformed += 1
             continue
@@ -157,13 +159,20 @@ def _work(task: FileTask) -> FileResult:
 
 
 def resolve_jobs(jobs: int | str, paths: list[str]) -> int:
-    """'auto' -> several processes only for large plain input; an int is taken as given (>= 1)."""
+    """'auto' -> several processes only for large plain input and only as many as there are idle
+    cores (workers on busy cores are slower than one process: measured in bench/digest.py);
+    an int is taken as given (>= 1)."""
     if jobs != "auto":
         return max(1, int(jobs))
     plain = sum(os.path.getsize(p) for p in paths if p != "-" and not is_gzip(p))
     if plain < AUTO_JOBS_BYTES:
         return 1
-    return max(1, min(MAX_AUTO_JOBS, os.cpu_count() or 1))
+    cpus = os.cpu_count() or 1
+    try:
+        idle = cpus - os.getloadavg()[0]
+    except OSError:  # no load average on this platform
+        idle = float(cpus)
+    return max(1, min(MAX_AUTO_JOBS, cpus, int(idle + 0.5)))
 
 
 def digest_files(paths: list[str], window: TimeWindow | None, collection: str | None,

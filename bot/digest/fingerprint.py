@@ -17,6 +17,7 @@ common case) then share one parse. The skeleton is only a cache key; the parse d
 from __future__ import annotations
 
 import hashlib
+import logging
 import re
 
 from bot.digest.expr import (
@@ -33,6 +34,8 @@ from bot.digest.expr import (
     tokenize,
 )
 from bot.digest.settings import load_settings
+
+log = logging.getLogger(__name__)
 
 _UNARY_TEXT = {"not": "not ", "neg": "-", "pos": "+", "bnot": "~", "exists": "exists "}
 
@@ -176,6 +179,7 @@ _BRACKETED = re.compile(r"\[\s*(?:" + _STR + "|" + _NUM + r")\s*\]")
 _LIKE_LEAD = re.compile(r"(?i:like)\s*([\"'][%_]?)")
 _BLANK_LIST = re.compile(r"\[\s*\?(?:\s*,\s*\?)*\s*,?\s*\]")
 _CACHE_MAX = 8192
+_EXACT_MAX_LEN = 256
 _KEY_INLINE = 1024  # longer skeletons are keyed by a digest, so the cache stays small
 
 _cache: dict[tuple[str | bytes, tuple[str, ...], tuple[str, ...]], str] = {}
@@ -187,7 +191,7 @@ def _cache_key(expr: str) -> tuple[str | bytes, tuple[str, ...], tuple[str, ...]
     if len(sk) > _KEY_INLINE:
         sk = hashlib.blake2b(sk.encode("utf-8", "surrogatepass"), digest_size=20).digest()
     paths = tuple(_BRACKETED.findall(expr)) if "[" in expr else ()
-    likes = tuple(_LIKE_LEAD.findall(expr))
+    likes = tuple(_LIKE_LEAD.findall(expr)) if ("ike" in expr or "IKE" in expr) else ()
     return sk, paths, likes
 
 
@@ -195,9 +199,11 @@ def fingerprint(expr: str) -> str:
     """The shape of one filter expression ('' for no filter). Never raises."""
     if not expr:
         return ""
-    hit = _exact.get(expr)
-    if hit is not None:
-        return hit
+    short = len(expr) <= _EXACT_MAX_LEN
+    if short:  # short filters often repeat verbatim; hashing long ones would cost more than it saves
+        hit = _exact.get(expr)
+        if hit is not None:
+            return hit
     key = _cache_key(expr)
     shape = _cache.get(key)
     if shape is None:
@@ -205,7 +211,7 @@ def fingerprint(expr: str) -> str:
         if len(_cache) >= _CACHE_MAX:
             _cache.clear()
         _cache[key] = shape
-    if len(expr) <= 256:
+    if short:
         if len(_exact) >= _CACHE_MAX:
             _exact.clear()
         _exact[expr] = shape
@@ -219,6 +225,9 @@ def compute_fingerprint(expr: str) -> str:
     try:
         return render(parse(expr), "shape")
     except (FilterSyntaxError, RecursionError):
+        return token_fingerprint(expr)
+    except Exception:  # a parser bug must cost one shape's precision, never the digest
+        log.exception("fingerprinting failed; using the token fingerprint for %.200r", expr)
         return token_fingerprint(expr)
 
 

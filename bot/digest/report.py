@@ -198,7 +198,7 @@ def _profile(d: Digest, shown: list[ShapeStats], misc: ShapeStats | None) -> lis
 def _profile_row(rank: str, s: ShapeStats) -> str:
     is_misc = s.fingerprint == "MISC"
     return _row((
-        rank, s.fingerprint, f"{s.total_s:,.1f}", f"{s.share:.1%}", f"{s.count:,}",
+        rank, "0xMISC" if is_misc else s.fingerprint, f"{s.total_s:,.1f}", f"{s.share:.1%}", f"{s.count:,}",
         "-" if is_misc else secs(s.p50_s), "-" if is_misc else secs(s.p95_s), secs(s.max_s),
         "-" if is_misc else secs(s.per_nq_p50_s), "-" if is_misc else f"{s.vm_ratio:.2f}",
         clean(shape_item(s), ITEM_WIDTH),

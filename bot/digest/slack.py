@@ -54,7 +54,8 @@ def _table(digest: Digest, shown: list[ShapeStats], misc: ShapeStats | None) -> 
         entries.append(("MISC", misc))
     for rank, s in entries:
         p95 = "-" if s.fingerprint == "MISC" else secs(s.p95_s)
-        rows.append(f"{rank:>4} {s.fingerprint:<14} {s.total_s:>8,.0f}s {s.share:>6.1%} {s.count:>6,}"
+        shape = "0xMISC" if s.fingerprint == "MISC" else s.fingerprint
+        rows.append(f"{rank:>4} {shape:<14} {s.total_s:>8,.0f}s {s.share:>6.1%} {s.count:>6,}"
                     f" {p95:>8} {secs(s.max_s):>8}  {truncate(shape_item(s), TABLE_ITEM_CHARS)}")
     return "\n".join(rows)
 

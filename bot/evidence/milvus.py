@@ -36,6 +36,19 @@ T = TypeVar("T")
 # The ORM fallbacks are deprecated in pymilvus 3.x; they are used only on clients that lack the new calls.
 warnings.filterwarnings("ignore", message=r".*ORM-style PyMilvus API.*", module=r"bot\.evidence\.milvus")
 
+
+class _DropUnimplemented(logging.Filter):
+    """Milvus Lite answers GetQuerySegmentInfo with UNIMPLEMENTED on every diagnosis; pymilvus and the
+    in-process gRPC server would each log a full traceback at ERROR. We record it as a Missing instead."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        msg = record.getMessage()
+        return not ("Method not implemented" in msg or "UNIMPLEMENTED" in msg)
+
+
+for _name in ("pymilvus.decorators", "grpc._server"):
+    logging.getLogger(_name).addFilter(_DropUnimplemented())
+
 # The only pymilvus operations this module performs. Each one is a read.
 READ_CALLS: frozenset[str] = frozenset({
     "get_server_version", "list_collections", "describe_collection", "list_indexes", "describe_index",

@@ -20,7 +20,7 @@ from bot.handoff.model import (
     RepeatedFinding,
     SlowCollection,
 )
-from bot.handoff.query import open_at, fetch
+from bot.handoff.query import fetch, open_at
 from bot.store.rows import finding_label
 from bot.store.schema import IncidentRow
 

@@ -2,8 +2,8 @@
 
 Order of evaluation: plain rules first, then rules with `unless_fired` (after the rules they wait
 for), then `only_if_no_findings` rules (healthy). Rules sharing a `group` are alternative ways to
-detect one problem (e.g. per Milvus version): at most one of them fires, and if any of them could
-decide, the others' "could not check" lines are dropped.
+detect one problem (e.g. per Milvus version): at most one of them fires, and when one fires the
+others' "could not check" lines are dropped.
 """
 
 from __future__ import annotations
@@ -171,6 +171,9 @@ def _render_finding(rule: Rule, ctx: FactContext, item: ScopeItem | None, out: O
     )
 
 
+SOURCE_LABELS = {"metrics": "metrics", "slowlog": "slow log", "milvus": "Milvus facts"}
+
+
 def _names(whats: list[str], keep: int = 5) -> str:
     if len(whats) <= keep + 1:
         return ", ".join(whats)
@@ -183,7 +186,6 @@ def _summaries(pb: Playbooks, ctx: FactContext, results: list[RuleResult],
     for r in results:
         if r.rule.group:
             groups.setdefault(r.rule.group, []).append(r)
-    decided_groups = {g for g, rs in groups.items() if any(r.status in ("fired", "clear", "suppressed") for r in rs)}
     fired_groups = {g for g, rs in groups.items() if any(r.status == "fired" for r in rs)}
 
     healthy: list[str] = []
@@ -205,14 +207,19 @@ def _summaries(pb: Playbooks, ctx: FactContext, results: list[RuleResult],
                 healthy.append(line)
             if g:
                 healthy_groups_done.add(g)
-        if r.missing and not (g and g in decided_groups):
+        # A group's unknowns stay reported unless a member fired: a weaker alternative (e.g. a slow log
+        # that only records 5 s searches) deciding "clear" does not make the unread metrics checked.
+        if r.missing and not (g and g in fired_groups):
             bucket = missing_by_cause.setdefault(r.rule.cause, [])
             bucket.extend(m for m in r.missing if m not in bucket)
     not_checked = [f"could not gather {m.what} ({m.source}): {m.reason}" for m in ctx.evidence.missing]
+    # A whole source that could not be gathered is said once above; per-item lines just point at it.
+    source_reasons = [(m.reason, SOURCE_LABELS.get(m.source, m.source)) for m in ctx.evidence.missing if m.reason]
     order = {c: int(v.get("order", 99)) for c, v in pb.causes.items()}
     for cause in sorted(missing_by_cause, key=lambda c: order.get(c, 99)):
         by_reason: dict[str, list[str]] = {}
         for what, why in missing_by_cause[cause]:
+            why = next((f"no {label}" for reason, label in source_reasons if reason in why), why)
             by_reason.setdefault(why, [])
             if what not in by_reason[why]:
                 by_reason[why].append(what)

@@ -143,7 +143,8 @@ class _Resolver:
 
 
 def _why_signal(sv: SignalValue) -> str:
-    return sv.unavailable or "no data"
+    why = sv.unavailable or "no data"
+    return why[len("unavailable: "):] if why.lower().startswith("unavailable: ") else why
 
 
 class SignalView:
@@ -364,7 +365,7 @@ def _slowlog_facts(g: dict[str, Any], reasons: dict[str, str], evidence: Evidenc
     g["slowlog.shape_count"] = float(getattr(digest, "shape_count", 0) or len(shapes)) if digest is not None else \
         float(len({(r.collection, r.dsl, r.nq) for r in reqs}))
     chains = [max(s.analysis.or_chains.values(), default=0) for s in shapes if s.analysis is not None]
-    g["slowlog.max_or_chain"] = float(max(chains + [0]))
+    g["slowlog.max_or_chain"] = float(max([*chains, 0]))
     g["slowlog.max_topk"] = float(max([(r.topk or 0) for r in searches] + [int(s.topk or 0) for s in shapes] + [0]))
     names = {r.collection for r in reqs if r.collection} | {s.collection for s in shapes if s.collection}
     g["slowlog.collections"] = sorted(names)

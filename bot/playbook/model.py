@@ -22,7 +22,7 @@ TYPE_OPS: dict[str, tuple[str, ...]] = {
     "list": ("contains", "not_contains", "empty", "not_empty"),
 }
 PRESENCE_OPS = ("available", "unavailable")
-UNARY_OPS = PRESENCE_OPS + ("empty", "not_empty")
+UNARY_OPS = (*PRESENCE_OPS, "empty", "not_empty")
 SIGNAL_OF = ("value", "baseline", "ratio")
 
 

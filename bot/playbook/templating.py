@@ -12,7 +12,7 @@ import math
 from collections.abc import Iterable
 from typing import Any
 
-from jinja2 import StrictUndefined, TemplateSyntaxError, nodes
+from jinja2 import StrictUndefined, nodes
 from jinja2.sandbox import SandboxedEnvironment
 
 from bot.format import format_ms, format_ratio_x, format_value
@@ -116,20 +116,40 @@ def make_env() -> SandboxedEnvironment:
     return env
 
 
-def compile_template(env: SandboxedEnvironment, source: str) -> Any:
-    """Compile; raises TemplateSyntaxError with a line number."""
-    return env.from_string(source)
+# Parsed and compiled templates by source: rule files are loaded again whenever they change (and by
+# every lint/test run), but most of their templates did not.
+_COMPILED: dict[tuple[int, str], tuple[Any, Any]] = {}
 
 
-def check_template(env: SandboxedEnvironment, source: str, *, allowed: Iterable[str],
+_ENV: SandboxedEnvironment | None = None
+
+
+def shared_env() -> SandboxedEnvironment:
+    """One sandbox for all rule templates (so compiled templates can be reused across loads)."""
+    global _ENV
+    if _ENV is None:
+        _ENV = make_env()
+    return _ENV
+
+
+def compile_template(env: SandboxedEnvironment, source: str) -> tuple[Any, Any]:
+    """(parsed AST, compiled template); raises TemplateSyntaxError with a line number."""
+    key = (id(env), source)
+    hit = _COMPILED.get(key)
+    if hit is None:
+        ast = env.parse(source)
+        hit = (ast, env.from_string(ast))
+        if len(_COMPILED) > 4096:
+            _COMPILED.clear()
+        _COMPILED[key] = hit
+    return hit
+
+
+def check_template(env: SandboxedEnvironment, ast: Any, *, allowed: Iterable[str],
                    namespaces: dict[str, set[str]], signals: set[str], thresholds: set[str],
                    features: set[str]) -> list[str]:
     """Problems a template would only show at render time: unknown variables, facts, signals,
     thresholds or features. Returns human-readable problems (empty when fine)."""
-    try:
-        ast = env.parse(source)
-    except TemplateSyntaxError as e:
-        return [f"template syntax error at line {e.lineno}: {e.message}"]
     problems: list[str] = []
     allowed_names = set(allowed) | set(HELPERS) | set(PER_RENDER)
     from jinja2 import meta

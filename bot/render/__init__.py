@@ -24,7 +24,8 @@ def render(diagnosis: Diagnosis, fmt: str = "text", *, playbooks_dir: str | Path
         return render_json(diagnosis)
     if fmt not in _TEMPLATES:
         raise ValueError(f"unknown format {fmt!r}: use one of {', '.join(FORMATS)}")
-    from bot.playbook import load_playbooks, playbooks_dir as default_dir
+    from bot.playbook import load_playbooks
+    from bot.playbook import playbooks_dir as default_dir
 
     directory = Path(playbooks_dir) if playbooks_dir else default_dir()
     try:

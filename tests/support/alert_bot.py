@@ -4,15 +4,14 @@ the real BotContext and store, and the fake Slack Web API. Events are dispatched
 
 from __future__ import annotations
 
+import asyncio
 import json
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from slack_bolt import App, BoltRequest
-import asyncio
-
 import httpx
+from slack_bolt import App, BoltRequest
 from starlette.applications import Starlette
 
 from bot.alerts.lifecycle import AlertHandler
