@@ -39,7 +39,7 @@ def run_diagnosis(request: TriageRequest, config: AppConfig, *, evidence: Eviden
         from bot.evidence import gather_evidence
 
         evidence = gather_evidence(request, cluster)
-    ctx = build_facts(evidence, pb, thresholds, request)
+    ctx = build_facts(evidence, pb, thresholds, request, fallback_version=cluster.milvus_version)
     ev = evaluate_playbooks(pb, ctx)
     top = _top(pb, ev.findings)
     not_checked = list(ev.not_checked) + [f"playbook error: {e}" for e in ev.errors]

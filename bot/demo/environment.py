@@ -140,7 +140,7 @@ def build_environment(scenarios: list[Scenario], workdir: str | Path, *, now: da
             path, events = write_log(sc, e, wd / "logs" / sc.cluster)
             env.log_files[sc.name] = path
             env.slow_lines[sc.name] = len(events)
-            lim, per_nq = threshold(sc.version_tuple)
+            _lim, _per_nq = threshold(sc.version_tuple)
             counted = [ev.t for ev in events if ev.entry.kind == "Search"]
             write_metrics(writer, sc, base, e, slow_times=counted)
         env.samples = writer.sample_count

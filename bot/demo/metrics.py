@@ -138,7 +138,7 @@ class ScenarioMetrics:
             return None
         if not isinstance(g, GaugeSpec):
             return float(g)
-        i = int(round((t - self.window_start(t)) / self.step))
+        i = round((t - self.window_start(t)) / self.step)
         v = g.base + g.per_min * max(0.0, t - self.window_start(t)) / 60.0
         if g.peak is not None and g.every and i % g.every == 0:
             v = g.peak
@@ -424,7 +424,7 @@ class ScenarioMetrics:
 
         def start_time(m: Metrics, t: float) -> float:
             if self.restart_at is not None and self.in_window(t) and t >= self.restart_at:
-                return self.restart_at + 2.0
+                return self.restart_at - 5.0  # started a few seconds before the first scrape
             return start_before
 
         self.gauge("process_start_time_seconds", self.labels(), start_time)

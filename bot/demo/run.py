@@ -81,7 +81,8 @@ def render(diagnosis: Diagnosis, fmt: str) -> str:
 def quiet_libraries() -> None:
     """pymilvus logs every UNIMPLEMENTED call of Milvus Lite (segment info) at ERROR with a traceback;
     the evidence already reports them as "could not check"."""
-    for name in ("pymilvus", "milvus_lite"):
+    # grpc._server: the in-process Milvus Lite server logs each call it does not implement.
+    for name in ("pymilvus", "milvus_lite", "grpc._server"):
         logging.getLogger(name).setLevel(logging.CRITICAL)
 
 

@@ -187,10 +187,13 @@ _exact: dict[str, str] = {}
 
 
 def _cache_key(expr: str) -> tuple[str | bytes, tuple[str, ...], tuple[str, ...]]:
-    sk: str | bytes = _BLANK_LIST.sub("[?+]", _BLANK.sub("?", expr))
+    sk: str | bytes = _BLANK.sub("?", expr)
+    bracket = "[" in expr
+    if bracket:
+        sk = _BLANK_LIST.sub("[?+]", sk)
     if len(sk) > _KEY_INLINE:
         sk = hashlib.blake2b(sk.encode("utf-8", "surrogatepass"), digest_size=20).digest()
-    paths = tuple(_BRACKETED.findall(expr)) if "[" in expr else ()
+    paths = tuple(_BRACKETED.findall(expr)) if bracket else ()
     likes = tuple(_LIKE_LEAD.findall(expr)) if ("ike" in expr or "IKE" in expr) else ()
     return sk, paths, likes
 

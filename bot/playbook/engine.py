@@ -213,6 +213,7 @@ def _summaries(pb: Playbooks, ctx: FactContext, results: list[RuleResult],
             bucket = missing_by_cause.setdefault(r.rule.cause, [])
             bucket.extend(m for m in r.missing if m not in bucket)
     not_checked = [f"could not gather {m.what} ({m.source}): {m.reason}" for m in ctx.evidence.missing]
+    not_checked += ctx.notes
     # A whole source that could not be gathered is said once above; per-item lines just point at it.
     source_reasons = [(m.reason, SOURCE_LABELS.get(m.source, m.source)) for m in ctx.evidence.missing if m.reason]
     order = {c: int(v.get("order", 99)) for c, v in pb.causes.items()}

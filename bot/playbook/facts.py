@@ -58,6 +58,7 @@ class FactContext:
     scope_unavailable: dict[str, str]  # scope -> why it has no items to offer
     signal_default_reason: str
     version: tuple[int, int, int] | None
+    notes: list[str] = field(default_factory=list)  # said under "could not check" (e.g. which version was used)
 
     # ------------------------------------------------------------------ lookups
     def signal(self, name: str, of: str = "value") -> tuple[float | None, str | None]:
@@ -208,7 +209,9 @@ class SignalsView:
 
 
 def build_facts(evidence: Evidence, playbooks: Playbooks, thresholds: dict[str, float],
-                request: TriageRequest | None = None) -> FactContext:
+                request: TriageRequest | None = None, fallback_version: str | None = None) -> FactContext:
+    """`fallback_version` (the cluster's configured milvus_version) is used when the reported version
+    names no Milvus release, e.g. Milvus Lite's "milvus_lite-3.2.2"."""
     g: dict[str, Any] = {}
     reasons: dict[str, str] = {}
     missing_by_source: dict[str, str] = {}
@@ -216,6 +219,12 @@ def build_facts(evidence: Evidence, playbooks: Playbooks, thresholds: dict[str, 
         missing_by_source.setdefault(m.source, f"{m.what}: {m.reason}")
 
     version = parse_version(evidence.milvus_version)
+    notes: list[str] = []
+    if version is None and parse_version(fallback_version) is not None:
+        version = parse_version(fallback_version)
+        if evidence.milvus_version:
+            notes.append(f"Milvus version: the server reports {evidence.milvus_version!r}, which names no Milvus "
+                         f"release; the rules used {fallback_version} from clusters.yaml")
     g["cluster.name"] = evidence.cluster
     g["milvus.version"] = format_version(version) if version else None
     g["milvus.version_raw"] = evidence.milvus_version
@@ -255,6 +264,7 @@ def build_facts(evidence: Evidence, playbooks: Playbooks, thresholds: dict[str, 
         scope_unavailable={}, version=version,
         signal_default_reason=(f"not collected ({missing_by_source['metrics']})" if "metrics" in missing_by_source
                                else "not collected"),
+        notes=notes,
     )
     slow_collections = set(g.get("slowlog.collections") or [])
     loaded = [c for c in collections if c.load_state == "Loaded"]
@@ -325,7 +335,7 @@ def _slowlog_facts(g: dict[str, Any], reasons: dict[str, str], evidence: Evidenc
                    shapes: list[Any], slow_reason: str) -> None:
     keys = ("count", "sampled", "threshold_s", "max_nq", "max_nq_duration_s", "max_nq_duration_per_nq_s",
             "max_nq_count", "max_nq_collection", "nq1_count", "nq1_max_duration_s", "max_duration_s", "strong_count", "shape_count",
-            "max_or_chain", "max_topk", "collections", "first_seen")
+            "max_or_chain", "max_topk", "json_filter_count", "collections", "first_seen")
     sl = evidence.slowlog
     if sl is None:
         for k in keys:
@@ -366,6 +376,7 @@ def _slowlog_facts(g: dict[str, Any], reasons: dict[str, str], evidence: Evidenc
         float(len({(r.collection, r.dsl, r.nq) for r in reqs}))
     chains = [max(s.analysis.or_chains.values(), default=0) for s in shapes if s.analysis is not None]
     g["slowlog.max_or_chain"] = float(max([*chains, 0]))
+    g["slowlog.json_filter_count"] = float(sum(s.count for s in shapes if s.analysis is not None and s.analysis.json_paths))
     g["slowlog.max_topk"] = float(max([(r.topk or 0) for r in searches] + [int(s.topk or 0) for s in shapes] + [0]))
     names = {r.collection for r in reqs if r.collection} | {s.collection for s in shapes if s.collection}
     g["slowlog.collections"] = sorted(names)
@@ -440,9 +451,10 @@ def _collection_item(c: CollectionFacts, asked: str | None, slow: set[str], load
         reasons["consistency_level"] = f"consistency level of {c.name} unknown"
     if c.mmap_enabled is None:
         reasons["mmap_enabled"] = f"mmap setting of {c.name} not reported"
-    for k, label in (("nlist", "nlist"), ("m", "M"), ("ef_construction", "efConstruction")):
+    for k, label, family in (("nlist", "nlist", "IVF"), ("m", "M", "HNSW"), ("ef_construction", "efConstruction", "HNSW")):
         if facts[k] is None:
-            reasons[k] = f"{c.name} has no {label} ({index_type or 'no vector index'})"
+            reasons[k] = (f"{label} of {c.name}'s {index_type} index not reported by the server"
+                          if index_type.startswith(family) else f"{c.name} has no {label} ({index_type or 'no vector index'})")
     if f is None:
         for k in ("vector_field", "vector_data_type", "dim"):
             reasons[k] = f"{c.name} has no vector field"
@@ -527,7 +539,9 @@ def _shape_item(s: Any, coll: CollectionFacts | None, milvus_known: bool) -> Sco
         reasons["index_type"] = reasons["nlist"] = reasons["nprobe_to_nlist"] = why
     else:
         if nlist is None:
-            reasons["nlist"] = f"{coll.name} has no IVF nlist"
+            itype = ((idx.index_type or "") if idx else "").upper()
+            reasons["nlist"] = (f"nlist of {coll.name}'s {itype} index not reported by the server" if itype.startswith("IVF")
+                                else f"{coll.name} has no IVF nlist ({itype or 'no vector index'})")
         if facts["nprobe_to_nlist"] is None:
             reasons["nprobe_to_nlist"] = reasons.get("nprobe") or reasons.get("nlist") or "unknown"
     if facts["anns_field"] is None:
