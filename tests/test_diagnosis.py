@@ -153,3 +153,17 @@ def test_real_prometheus_2_5_uses_the_scalar_filter_metric(milvus_prom: Any, mak
     assert ids[0] == "filter_cost_scalar", ids
     assert "filter_cost_core_gap" not in ids  # its group alternative fired
     assert "Scalar filter p99" in d.findings[0].summary
+
+
+def test_no_healthy_line_for_a_scope_with_nothing_in_it() -> None:
+    """Milvus answered but described no collection: the collection rules checked nothing."""
+    spec = {"version": "2.3.5", "signals": {"proxy_search_p99": 8, "disk_io_util": 0.1},
+            "milvus": {"server_version": "v2.3.5", "collections": []}}
+    d = diagnose(_request(), _config(), evidence=_evidence(spec))
+    assert not [h for h in d.healthy if h.startswith(("Vector indexes", "Disk I/O"))]
+    spec["milvus"] = {"server_version": "v2.3.5", "collections": [
+        {"name": "c", "row_count": 10, "load_state": "Loaded", "mmap_enabled": False,
+         "fields": [{"name": "v", "data_type": "FLOAT_VECTOR", "is_vector": True,
+                     "index": {"field_name": "v", "index_type": "HNSW"}}]}]}
+    d = diagnose(_request(), _config(), evidence=_evidence(spec))
+    assert "Vector indexes: c HNSW" in d.healthy and "Disk I/O: busy 10%" in d.healthy

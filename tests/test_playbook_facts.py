@@ -174,3 +174,15 @@ def test_private_use_characters_are_stripped_from_log_text() -> None:
     ev = evidence(slowlog=SlowLogEvidence(source="t", slow_lines=1, digest=Digest(
         shapes=[shape('tag == "\ue000x"', a)], shape_count=1)))
     assert ctx_for(ev).scopes["shape"][0].facts["filter"] == 'tag == "x"'
+
+
+def test_alternative_index_follows_type_operators_and_version() -> None:
+    a = FilterAnalysis(fields={"tag": ["=="], "price": [">"]})
+    ev = evidence("2.5.27", slowlog=SlowLogEvidence(source="t", slow_lines=1, digest=Digest(
+        shapes=[shape('tag == "x" and price > 3', a)], shape_count=1)))
+    fields = {i.facts["name"]: i.facts for i in ctx_for(ev).scopes["field"]}
+    assert (fields["tag"]["suggested_index"], fields["tag"]["alternative_index"]) == ("INVERTED", "BITMAP")
+    assert (fields["price"]["suggested_index"], fields["price"]["alternative_index"]) == ("INVERTED", "STL_SORT")
+    assert "range filters on price" in fields["price"]["alternative_note"]
+    old = {i.facts["name"]: i.facts for i in ctx_for(evidence("2.3.5", slowlog=ev.slowlog)).scopes["field"]}
+    assert old["tag"]["alternative_index"] == "" and old["price"]["suggested_index"] == "STL_SORT"

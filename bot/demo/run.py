@@ -10,8 +10,10 @@ from __future__ import annotations
 import json
 import logging
 import shutil
+import signal
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 from typing import Any, TextIO
@@ -97,6 +99,9 @@ def run_demo(names: list[str] | None = None, *, fmt: str = "text", keep: bool = 
     say = (lambda msg: print(msg, file=sys.stderr)) if fmt == "json" else (lambda msg: print(msg, file=out))
     say(f"Building {len(scenarios)} demo cluster(s) in {wd} (Prometheus + promtool, log files, Milvus Lite)...")
     results: list[tuple[Scenario, Diagnosis | None, list[str]]] = []
+    if threading.current_thread() is threading.main_thread():
+        # `kill` / a supervisor's SIGTERM must still stop Prometheus (it runs in its own session).
+        signal.signal(signal.SIGTERM, _terminate)
     env = build_environment(scenarios, wd)
     try:
         say(f"Ready in {time.monotonic() - t0:.1f}s: Prometheus {env.prometheus.url if env.prometheus else '-'}, "
@@ -139,6 +144,10 @@ def run_demo(names: list[str] | None = None, *, fmt: str = "text", keep: bool = 
         else:
             say(f"Kept the demo files in {wd} (config {env.config_path}).")
     return 1 if any(p for _, _, p in results) else 0
+
+
+def _terminate(signum: int, frame: object) -> None:
+    raise SystemExit(128 + signum)
 
 
 def summary(results: list[tuple[Scenario, Diagnosis | None, list[str]]]) -> str:

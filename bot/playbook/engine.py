@@ -36,6 +36,7 @@ class RuleResult:
     findings: list[Finding] = field(default_factory=list)
     missing: list[tuple[str, str]] = field(default_factory=list)
     reason: str = ""  # why skipped / suppressed
+    empty: bool = False  # a for_each rule with no item to look at: clear, but nothing was checked
 
 
 @dataclass
@@ -124,7 +125,7 @@ def _evaluate_rule(pb: Playbooks, rule: Rule, ctx: FactContext, done: dict[str, 
     else:
         items = [None]
 
-    res = RuleResult(rule, "clear")
+    res = RuleResult(rule, "clear", empty=not items)
     unknown = False
     for item in items:
         cond = rule.when if item is None or item.when is None else AllOf((rule.when, item.when))
@@ -194,7 +195,7 @@ def _summaries(pb: Playbooks, ctx: FactContext, results: list[RuleResult],
     healthy_groups_done: set[str] = set()
     for r in results:
         g = r.rule.group
-        if r.status == "clear" and r.rule.healthy is not None:
+        if r.status == "clear" and r.rule.healthy is not None and not r.empty:
             if g and (g in fired_groups or g in healthy_groups_done):
                 continue
             try:

@@ -589,7 +589,6 @@ def _field_items(shapes: list[Any], by_name: dict[str, CollectionFacts], ctx: Fa
                  playbooks: Playbooks) -> list[ScopeItem]:
     items: dict[tuple[str, str], ScopeItem] = {}
     slowest: dict[tuple[str, str], float] = {}
-    bitmap = ctx.feature("bitmap_index") if "bitmap_index" in playbooks.features else False
     for s in shapes:
         coll = by_name.get(s.collection or "")
         a = _analysis(s)
@@ -604,11 +603,11 @@ def _field_items(shapes: list[Any], by_name: dict[str, CollectionFacts], ctx: Fa
             data_type = f.data_type.upper() if f is not None else ""
             if key not in items:
                 suggested = scalar_index_for(playbooks, ctx.version, data_type, f.element_type if f else None)
-                alt = "BITMAP" if bitmap and data_type in playbooks.bitmap_types and suggested != "BITMAP" else ""
                 items[key] = ScopeItem(
                     facts={"collection": _clean(s.collection), "name": _clean(key[1]), "data_type": data_type or None,
                            "element_type": f.element_type if f is not None else None, "operators": [],
-                           "suggested_index": suggested, "alternative_index": alt, "shape_count": 0.0,
+                           "suggested_index": suggested, "alternative_index": "", "alternative_note": "",
+                           "shape_count": 0.0,
                            "slow_count": 0.0, "slow_s": 0.0, "example_filter": ""},
                     reasons={"data_type": f"field {key[1]!r} not in the schema of {s.collection!r}",
                              "element_type": "not an ARRAY field"},
@@ -623,7 +622,22 @@ def _field_items(shapes: list[Any], by_name: dict[str, CollectionFacts], ctx: Fa
             if s.max_s >= slowest.get(key, -1.0) and s.worst is not None:
                 slowest[key] = s.max_s
                 it["example_filter"] = _clean(s.worst.dsl)
+    for it in items.values():
+        alt = _alternative(playbooks, ctx, it.facts)
+        if alt is not None:
+            it.facts["alternative_index"] = alt["index"]
+            it.facts["alternative_note"] = alt["note"].replace("{field}", it.facts["name"])
     return sorted(items.values(), key=lambda i: -i.facts["slow_s"])
+
+
+def _alternative(playbooks: Playbooks, ctx: FactContext, f: dict[str, Any]) -> dict[str, Any] | None:
+    """The first versions.yaml alternative_indexes entry that exists here and fits the type and operators."""
+    for alt in playbooks.alternative_indexes:
+        if alt["index"] == f["suggested_index"] or not ctx.feature(alt["feature"]):
+            continue
+        if (f["data_type"] or "") in alt["types"] and alt["operators"] & set(f["operators"]):
+            return alt
+    return None
 
 
 # --------------------------------------------------------------------------- JSON paths

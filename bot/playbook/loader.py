@@ -131,7 +131,7 @@ class _Loader:
         versions = self.read_yaml(self.dir / "versions.yaml") or {}
         features = self.load_features(versions)
         self.features = features
-        scalar_types, unknown_types, bitmap = self.load_scalar_types(versions)
+        scalar_types, unknown_types, alternatives = self.load_scalar_types(versions)
         regressions = self.load_regressions(versions)
         observability = self.load_observability(versions)
         rules = self.load_rules(causes)
@@ -140,7 +140,7 @@ class _Loader:
         return Playbooks(
             directory=self.dir, rules=rules, thresholds=thresholds, causes=causes, facts=facts, scopes=scopes,
             signals=signals, signal_titles=titles, features=features, scalar_index_types=scalar_types,
-            scalar_index_unknown_version=unknown_types, bitmap_types=bitmap, regressions=regressions,
+            scalar_index_unknown_version=unknown_types, alternative_indexes=alternatives, regressions=regressions,
             observability=observability, env=self.env,
         )
 
@@ -212,7 +212,7 @@ class _Loader:
         return out
 
     def load_scalar_types(self, versions: dict[str, Any]) -> tuple[list[tuple[str, dict[str, str]]], dict[str, str],
-                                                                     tuple[str, ...]]:
+                                                                     list[dict[str, Any]]]:
         path = self.dir / "versions.yaml"
         out: list[tuple[str, dict[str, str]]] = []
         for i, entry in enumerate(versions.get("scalar_index_types") or []):
@@ -224,8 +224,19 @@ class _Loader:
                 continue
             out.append((spec, {str(k).upper(): str(v) for k, v in (entry.get("types") or {}).items()}))
         unknown = {str(k).upper(): str(v) for k, v in (versions.get("scalar_index_unknown_version") or {}).items()}
-        bitmap = tuple(str(t).upper() for t in (versions.get("bitmap_types") or []))
-        return out, unknown, bitmap
+        alternatives: list[dict[str, Any]] = []
+        for i, alt in enumerate(versions.get("alternative_indexes") or []):
+            alt = alt or {}
+            missing = [k for k in ("index", "feature", "types", "operators", "note") if not alt.get(k)]
+            if missing:
+                self.err(path, None, f"alternative_indexes[{i}]: missing {', '.join(missing)}")
+            elif alt["feature"] not in self.features:
+                self.err(path, None, f"alternative_indexes[{i}]: unknown feature {alt['feature']!r}")
+            else:
+                alternatives.append({"index": str(alt["index"]), "feature": str(alt["feature"]),
+                                     "types": {str(t).upper() for t in alt["types"]},
+                                     "operators": {str(o) for o in alt["operators"]}, "note": str(alt["note"])})
+        return out, unknown, alternatives
 
     def load_regressions(self, versions: dict[str, Any]) -> list[Regression]:
         path = self.dir / "versions.yaml"

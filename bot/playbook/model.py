@@ -199,7 +199,7 @@ class Playbooks:
     features: dict[str, str]  # feature -> first version
     scalar_index_types: list[tuple[str, dict[str, str]]]  # (version spec, data type -> index type)
     scalar_index_unknown_version: dict[str, str]
-    bitmap_types: tuple[str, ...]
+    alternative_indexes: list[dict[str, Any]]  # versions.yaml alternative_indexes
     regressions: list[Regression]
     observability: list[ObservabilityNote]
     env: Any = None  # the jinja2 sandbox the templates were compiled in
