@@ -80,9 +80,17 @@ def _merge(evidence: Evidence, name: str, result: Any) -> None:
 
 def _best_version(evidence: Evidence, cluster: ClusterConfig) -> str | None:
     """milvus_build_info from Prometheus, then pymilvus's get_server_version, then the config."""
+    from bot.playbook.versions import parse_version
+
     build = evidence.signals.get("build_version")
-    if build is not None and build.variant and build.value is not None:
-        return build.variant
-    if evidence.milvus is not None and evidence.milvus.server_version:
-        return evidence.milvus.server_version
-    return cluster.milvus_version
+    candidates = [
+        build.variant if build is not None and build.value is not None else None,
+        # Milvus Lite reports its package version ("milvus_lite-3.2.2"), which names no Milvus
+        # release: parse_version refuses it, so the configured version wins over it.
+        evidence.milvus.server_version if evidence.milvus is not None else None,
+        cluster.milvus_version,
+    ]
+    for version in candidates:
+        if version and parse_version(version) is not None:
+            return version
+    return next((v for v in candidates if v), None)
