@@ -95,7 +95,7 @@ def _event_request(base: str, event: dict, event_id: str, retry: int | None = No
     return f"{base}/slack/events", body, headers
 
 
-def _settle(fake: FakeSlack, quiet_s: float = 2.0, timeout: float = 60.0) -> None:
+def _settle(fake: FakeSlack, quiet_s: float = 1.2, timeout: float = 60.0) -> None:
     """Wait until the replicas stop calling Slack (their background work is done)."""
     deadline = time.monotonic() + timeout
     seen, since = -1, time.monotonic()

@@ -164,7 +164,8 @@ class AlertHandler:
         since = self._clock() - holder.created_at if holder else None
         self._post_text(channel, still_text(finding, holder.alertname if holder else None, since, permalink),
                         thread_ts)
-        store.set_incident_outcome(incident.id, mode="still", last_finding=finding)
+        store.set_incident_outcome(incident.id, mode="still", last_finding=finding,
+                                   diagnosis_id=holder.diagnosis_id if holder else None)
         self._count("still")
 
     # ------------------------------------------------------------------ resolved

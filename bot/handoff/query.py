@@ -45,16 +45,21 @@ def fetch(conn: Session, since: datetime, until: datetime, cluster: str | None,
         q2 = q2.where(i.cluster == cluster)
     out.incidents = list(conn.scalars(q2.order_by(i.fired_at)))
 
+    # Counted over the index alone (created_at, cluster, rule_id, collection); titles come from the
+    # window's rows only, which are few.
     week_start = until - timedelta(days=repeat_days)
     in_window = func.sum(case((f.created_at >= since, 1), else_=0))
     q3 = (select(f.cluster, f.rule_id, f.collection,
-                 func.sum(case((f.created_at >= week_start, 1), else_=0)), in_window,
-                 func.max(f.created_at), func.max(f.title))
+                 func.sum(case((f.created_at >= week_start, 1), else_=0)), in_window, func.max(f.created_at))
           .where(f.created_at >= min(since, week_start), f.created_at < until)
           .group_by(f.cluster, f.rule_id, f.collection).having(in_window > 0))
+    titles = (select(f.cluster, f.rule_id, f.collection, func.max(f.title))
+              .where(f.created_at >= since, f.created_at < until).group_by(f.cluster, f.rule_id, f.collection))
     if cluster:
         q3 = q3.where(f.cluster == cluster)
-    out.repeated = [tuple(r) for r in conn.execute(q3)]
+        titles = titles.where(f.cluster == cluster)
+    title_of = {(r[0], r[1], r[2]): r[3] for r in conn.execute(titles)}
+    out.repeated = [(*r, title_of.get((r[0], r[1], r[2]), r[1])) for r in conn.execute(q3)]
 
     q4 = (select(c.cluster, c.collection, func.max(c.max_ms), func.sum(c.slow_count), func.count())
           .where(c.created_at >= since, c.created_at < until).group_by(c.cluster, c.collection))
@@ -63,20 +68,12 @@ def fetch(conn: Session, since: datetime, until: datetime, cluster: str | None,
     out.slowest = [tuple(r) for r in conn.execute(q4)]
 
     still_open = [x for x in out.incidents if open_at(x, until)]
+    # A "still:" incident carries the diagnosis id of the one that started the cooldown.
     own = {x.id: x.diagnosis_id for x in still_open if x.diagnosis_id}
     if own:
         rows = conn.execute(select(d).where(d.id.in_(sorted(set(own.values()))))).scalars().all()
         by_id = {r.id: r for r in rows}
         out.fix_diagnoses = {inc: by_id[did] for inc, did in own.items() if did in by_id}
-    for x in still_open:
-        if x.id in out.fix_diagnoses:
-            continue
-        # A "still:" incident has no diagnosis of its own: the cluster's latest alert diagnosis stands.
-        latest = conn.execute(select(d).where(d.cluster == x.cluster, d.incident_id.is_not(None),
-                                              d.created_at >= x.fired_at - timedelta(days=1), d.created_at < until)
-                              .order_by(d.created_at.desc()).limit(1)).scalars().first()
-        if latest is not None:
-            out.fix_diagnoses[x.id] = latest
     return out
 
 

@@ -258,10 +258,12 @@ class Store:
             s.execute(update(IncidentRow).where(IncidentRow.id == incident_id).values(
                 channel=channel, thread_ts=thread_ts, updated_at=utcnow()))
 
-    def set_incident_outcome(self, incident_id: int, *, mode: str, last_finding: str | None) -> None:
+    def set_incident_outcome(self, incident_id: int, *, mode: str, last_finding: str | None,
+                             diagnosis_id: int | None = None) -> None:
+        """mode: still (cooldown; `diagnosis_id` is the diagnosis that stands for it), failed, none."""
         with self._write() as s:
             s.execute(update(IncidentRow).where(IncidentRow.id == incident_id).values(
-                mode=mode, last_finding=last_finding, updated_at=utcnow()))
+                mode=mode, last_finding=last_finding, diagnosis_id=diagnosis_id, updated_at=utcnow()))
 
     def resolve_incident(self, *, ident: str | None = None, incident_id: int | None = None,
                          resolved_at: datetime | None = None) -> IncidentRow | None:
