@@ -21,10 +21,10 @@ from urllib.parse import quote
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bot.config import parse_config  # noqa: E402
-from bot.handoff import build_handoff  # noqa: E402
-from bot.store import NewIncident, Store, open_store  # noqa: E402
-from tests.support.history import CLUSTERS, synthetic_history  # noqa: E402
+from bot.config import parse_config
+from bot.handoff import build_handoff
+from bot.store import NewIncident, Store, open_store
+from tests.support.history import CLUSTERS, synthetic_history
 
 TARGET_MS = 200.0
 UNTIL = datetime(2026, 11, 24, 20, 0, tzinfo=UTC)

@@ -144,3 +144,12 @@ def test_failed_diagnosis_says_so_once_and_frees_the_cooldown(fake_slack: FakeSl
         assert b.store.claim_cooldown("prod-eu", 0, 900) is True  # released
     finally:
         b.close()
+
+
+def test_a_channel_the_bot_cannot_post_to_keeps_history_and_frees_the_cooldown(bot: AlertBot) -> None:
+    bot.fake.not_in_channel.add(CH)
+    bot.event(am_default_event("firing", [SLOW_EU], CH, T), "Ev601")
+    bot.drain()
+    assert [c.response["error"] for c in bot.fake.of("chat.postMessage")] == ["not_in_channel"]
+    assert bot.store.count_diagnoses("prod-eu") == 1  # the history still has it for the handoff
+    assert bot.store.claim_cooldown("prod-eu", 0, 900) is True  # the next firing may try again

@@ -137,3 +137,12 @@ def test_no_token_configured_means_open_endpoint(fake_slack: FakeSlack, db_url: 
         assert b.webhook(webhook_payload("firing", [_firing(SLOW_US)])).status_code == 200
     finally:
         b.close()
+
+
+def test_without_a_store_alertmanager_is_told_to_retry(bot: AlertBot) -> None:
+    store, bot.ctx.store = bot.ctx.store, None
+    try:
+        r = bot.webhook(webhook_payload("firing", [_firing(SLOW_US)]), token=TOKEN)
+        assert r.status_code == 503 and "no history store" in r.json()["error"]
+    finally:
+        bot.ctx.store = store

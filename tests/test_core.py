@@ -104,3 +104,17 @@ def test_escaping_neutralises_slack_controls() -> None:
     assert markdown_code("a`b").startswith("``") and "a`b" in markdown_code("a`b")
     assert terminal_escape("ok\x1b[31mred") == "ok\ufffd[31mred"
     assert truncate("x" * 100, 10) == "x" * 9 + "…"
+
+
+def test_example_config_loads_and_its_overrides_name_real_thresholds() -> None:
+    from pathlib import Path
+
+    from bot.playbook import load_playbooks
+
+    cfg = load_config(Path(__file__).resolve().parents[1] / "clusters.example.yaml")
+    assert cfg.cluster_names == ["prod-eu", "staging"]
+    playbooks = load_playbooks()
+    for c in cfg.clusters:
+        merged = playbooks.thresholds_for(c.thresholds, cluster=c.name)
+        for name, value in c.thresholds.items():
+            assert merged[name] == value

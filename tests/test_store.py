@@ -83,6 +83,9 @@ def test_claim_is_insert_if_absent_under_contention(db_url: str) -> None:
         t.join(60)
     assert sorted(wins) == [False] * 7 + [True]
     assert stores[0].claim_event("Ev1") is True and stores[1].claim_event("Ev1") is False
+    assert stores[0].claim("old", now=T0 - timedelta(days=40)) is True
+    assert stores[0].prune_keys(T0 - timedelta(days=30)) == 1
+    assert stores[1].claim("old") is True and stores[1].claim_event("Ev1") is False  # only "old" was pruned
     for s in stores:
         s.close()
 

@@ -147,11 +147,17 @@ class AlertHandler:
             return
         from bot.slack.deliver import post_diagnosis
 
-        reply_ts = post_diagnosis(self.ctx, diagnosis, channel, thread_ts=thread_ts)
-        permalink = self._permalink(channel, reply_ts or thread_ts)
+        try:
+            reply_ts: str | None = post_diagnosis(self.ctx, diagnosis, channel, thread_ts=thread_ts)
+        except Exception as e:  # e.g. not_in_channel: keep the history, free the cooldown
+            log.error("could not post the diagnosis of %s on %s to %s: %s", ev.alertname, ev.cluster, channel,
+                      type(e).__name__)
+            reply_ts = None
+            store.release_cooldown(ev.cluster, incident.id)
+        permalink = self._permalink(channel, reply_ts) if reply_ts else None
         store.record_diagnosis(diagnosis, channel=channel, thread_ts=thread_ts, permalink=permalink,
                                incident_id=incident.id)
-        self._count("diagnosed")
+        self._count("diagnosed" if reply_ts else "post_failed")
 
     def _still(self, ev: AlertEvent, incident: IncidentRow, channel: str, thread_ts: str) -> None:
         store = self.ctx.store

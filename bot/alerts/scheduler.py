@@ -17,10 +17,10 @@ from zoneinfo import ZoneInfo
 from croniter import croniter
 
 from bot.escape import slack_escape, truncate
+from bot.store.store import KEY_RETENTION
 
 log = logging.getLogger(__name__)
 
-DEDUP_KEY_RETENTION = timedelta(days=30)
 MAX_SLEEP_S = 300.0  # wake up now and then even without a due slot (clock jumps, stop requests)
 
 
@@ -84,9 +84,9 @@ class HandoffScheduler:
             return
         self._last_prune = now
         try:
-            removed = self.ctx.store.prune_keys(now - DEDUP_KEY_RETENTION)
+            removed = self.ctx.store.prune_keys(now - KEY_RETENTION)
             if removed:
-                log.info("pruned %d dedup keys older than %s", removed, DEDUP_KEY_RETENTION)
+                log.info("pruned %d dedup keys older than %s", removed, KEY_RETENTION)
         except Exception:
             log.exception("pruning dedup keys failed")
 

@@ -65,6 +65,8 @@ def make_routes(ctx: Any, handler: AlertHandler | None = None) -> list[Route]:
     async def alertmanager(request: Request) -> JSONResponse:
         if required and not _authorized(request, expected):
             return _error(401, "missing or wrong bearer token", **{"WWW-Authenticate": 'Bearer realm="alertmanager"'})
+        if ctx.store is None:  # exactly-once needs the store; let Alertmanager retry once it is back
+            return _error(503, "the bot has no history store: alert notifications cannot be handled")
         body = await request.body()
         if len(body) > MAX_BODY_BYTES:
             return _error(413, f"payload larger than {MAX_BODY_BYTES} bytes")

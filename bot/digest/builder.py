@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import statistics
+from bisect import bisect_right as _bisect_right
 from datetime import datetime
 from typing import Any
 
@@ -19,12 +21,15 @@ from bot.digest.analysis import analyze_request
 from bot.digest.fingerprint import fingerprint
 from bot.digest.model import Digest, ShapeStats
 from bot.digest.settings import DigestSettings, load_settings
-from bot.digest.sketch import HISTOGRAM_LABELS, LogSketch, histogram_bucket
+from bot.digest.sketch import HISTOGRAM_BOUNDS_S, HISTOGRAM_LABELS, LogSketch
 from bot.models import MilvusEvidence, SlowRequest
 from bot.slowlog.parser import HYBRID_JOIN
 
 ShapeKey = tuple[Any, ...]
 _INF = float("inf")
+_MIN_VALUE = LogSketch.MIN_VALUE
+_log, _ceil = math.log, math.ceil
+_SCALARS = frozenset((str, int, float, bool, type(None)))
 
 
 class _Acc:
@@ -53,11 +58,13 @@ class _Acc:
         self.shape_count = 1
 
     def add(self, req: SlowRequest) -> None:
+        # Runs once per slow request: the histogram bucket and both sketch updates are inlined
+        # (LogSketch.add's exact steps), which halves its cost.
         d = req.duration_s
-        self.count += 1
+        n = self.count = self.count + 1
         self.total += d
         delta = d - self.mean
-        self.mean += delta / self.count
+        self.mean += delta / n
         self.m2 += delta * (d - self.mean)
         if d < self.min:
             self.min = d
@@ -70,14 +77,32 @@ class _Acc:
                 self.first = t
             if self.last is None or t > self.last:
                 self.last = t
-        self.hist[histogram_bucket(d)] += 1
-        self.sketch.add(d)
+        self.hist[_bisect_right(HISTOGRAM_BOUNDS_S, d)] += 1
+        sk = self.sketch
+        sk.count += 1
+        if d <= _MIN_VALUE:
+            sk.zeros += 1
+        else:
+            bins = sk.bins
+            i = _ceil(_log(d) / sk.log_gamma)
+            bins[i] = bins.get(i, 0) + 1
+            if len(bins) > sk.max_bins:
+                sk._collapse()
         nq = req.nq
         per_nq = req.duration_per_nq_s
         if per_nq is None and nq:
             per_nq = d / nq
         if per_nq is not None:
-            self.nq_sketch.add(per_nq)
+            sk = self.nq_sketch
+            sk.count += 1
+            if per_nq <= _MIN_VALUE:
+                sk.zeros += 1
+            else:
+                bins = sk.bins
+                i = _ceil(_log(per_nq) / sk.log_gamma)
+                bins[i] = bins.get(i, 0) + 1
+                if len(bins) > sk.max_bins:
+                    sk._collapse()
             if per_nq < self.nq_min:
                 self.nq_min = per_nq
             if per_nq > self.nq_max:
@@ -136,6 +161,7 @@ class DigestBuilder:
         self.count = 0
         self.total_s = 0.0
         self._nq_buckets: dict[int | None, str] = {}  # NQ -> bucket label, computed once per value
+        self._params_cache: dict[tuple[Any, ...], tuple[tuple[str, str], ...]] = {}
         self.invalid = 0  # requests dropped for a duration that is not a finite, non-negative number
 
     # ------------------------------------------------------------------ streaming
@@ -145,11 +171,14 @@ class DigestBuilder:
         nq_bucket = self._nq_buckets.get(nq)
         if nq_bucket is None:
             nq_bucket = self._nq_buckets[nq] = self.settings.nq_bucket(nq)
+        parts = req.partitions
+        params = req.search_params
         return (
-            req.kind, req.db, req.collection, tuple(sorted(req.partitions)) if req.partitions else (),
-            filter_shape(req), nq_bucket, req.topk, req.metric_type,
-            self._params(req.search_params) if req.search_params else (),
-            self._consistency(req), len(req.output_fields), req.anns_field,
+            req.kind, req.db, req.collection, tuple(sorted(parts)) if parts else (),
+            HYBRID_JOIN.join(map(fingerprint, req.dsls)) if req.dsls else fingerprint(req.dsl),
+            nq_bucket, req.topk, req.metric_type,
+            self._cached_params(params) if params else (),
+            req.consistency_level or self._consistency(req), len(req.output_fields), req.anns_field,
         )
 
     def add(self, req: SlowRequest) -> None:
@@ -190,6 +219,21 @@ class DigestBuilder:
             self._overflow = _Acc(None, self.settings)
             self._overflow.shape_count = 0
         return self._overflow
+
+    def _cached_params(self, params: dict[str, Any]) -> tuple[tuple[str, str], ...]:
+        """_params, cached by the params' items and their types (1, 1.0 and True bucket differently)."""
+        values = tuple(params.values())
+        types = tuple(map(type, values))
+        if not _SCALARS.issuperset(types):  # lists, dicts, tuples: not worth keying
+            return self._params(params)
+        key = (tuple(params), values, types)
+        hit = self._params_cache.get(key)
+        if hit is None:
+            hit = self._params(params)
+            if len(self._params_cache) >= 1024:
+                self._params_cache.clear()
+            self._params_cache[key] = hit
+        return hit
 
     def _params(self, params: dict[str, Any]) -> tuple[tuple[str, str], ...]:
         if not params:

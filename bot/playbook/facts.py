@@ -468,6 +468,11 @@ def _collection_item(c: CollectionFacts, asked: str | None, slow: set[str], load
         facts[k] = float(getattr(seg, attr)) if seg is not None and getattr(seg, attr) is not None else None
         if facts[k] is None:
             reasons[k] = f"segments of {c.name}: {c.segments_unavailable or 'not reported'}"
+    if seg is not None and seg.growing_reported is False:
+        # Measured on a real 2.3.5: GetQuerySegmentInfo lists sealed segments only, so "0 growing"
+        # would be a guess. The segments_growing metric is the evidence for growing data there.
+        facts["segments_growing"] = None
+        reasons["segments_growing"] = f"the server does not list growing segments of {c.name} (use the segments_growing metric)"
     if facts["dim"] is None and f is not None:
         reasons["dim"] = f"dimension of {c.name} unknown"
     if facts["id"] is None:

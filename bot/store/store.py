@@ -36,6 +36,7 @@ from bot.store.schema import (
 log = logging.getLogger(__name__)
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+KEY_RETENTION = timedelta(days=30)
 
 
 @dataclass(slots=True)
@@ -340,5 +341,9 @@ def open_store(url: str | None = None, *, use_env: bool = True, migrate: bool = 
     if migrate:
         upgrade_to_head(write_engine)
     store = Store(resolved, write_engine, read_engine)
+    try:  # keys only matter for retries and late duplicates: a month is plenty
+        store.prune_keys(utcnow() - KEY_RETENTION)
+    except Exception as e:
+        log.warning("could not prune old dedup keys: %s", type(e).__name__)
     log.info("store open: %s (%s)", store.url, store.dialect)
     return store

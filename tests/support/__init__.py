@@ -1,1 +1,1 @@
-"""Test helpers (fake Slack, synthetic history, a runnable alert app)."""
+"""Helpers shared by the test modules (not fixtures: those live in tests/fixtures/)."""
