@@ -1,5 +1,5 @@
 """The demo: scenario YAML (demo/scenarios) -> metrics in a real Prometheus, slow-log files,
-Milvus Lite collections and a clusters.yaml -> diagnoses. See docs/readme/demo.md."""
+Milvus Lite collections and a clusters.yaml -> diagnoses. See the README, section "Try it"."""
 
 from bot.demo.environment import DemoEnvironment, build_environment, demo_end
 from bot.demo.run import DemoError, check_expectations, run_demo

@@ -5,6 +5,8 @@ from __future__ import annotations
 import logging
 from datetime import UTC, datetime
 
+from bot.escape import slack_escape, truncate
+from bot.handoff import build_handoff, handoff_blocks, handoff_text
 from bot.slack.context import BotContext
 from bot.slack.handlers.target import ReplyTarget, reply_blocks, tell
 from bot.slack.handlers.triage import error_text
@@ -15,19 +17,13 @@ DEFAULT_SPAN = "12h"
 
 
 def run_handoff(ctx: BotContext, since: datetime | None, span: str | None, target: ReplyTarget) -> None:
-    try:
-        from bot.handoff import build_handoff, handoff_blocks, handoff_text
-    except ImportError as e:
-        log.warning("bot.handoff not available: %s", e)
-        ctx.metrics.command("handoff", "unavailable")
-        tell(ctx, target, ":warning: the handoff report is not installed in this version of the bot.")
-        return
     start = since or datetime.now(UTC) - parse_duration(span or DEFAULT_SPAN)
     try:
         handoff = build_handoff(ctx.store, ctx.config, start)
         blocks = handoff_blocks(handoff)
         text = handoff_text(handoff)
-        reply_blocks(ctx, target, blocks, text[:3000])
+        # The fallback text carries finding titles and collection names: escape it like the blocks.
+        reply_blocks(ctx, target, blocks, truncate(slack_escape(text), 3000))
         ctx.metrics.command("handoff", "ok")
     except Exception as e:
         log.exception("handoff failed")
