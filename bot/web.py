@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import Any
 
 from slack_bolt import App
 from slack_bolt.adapter.starlette.handler import to_bolt_request, to_starlette_response
@@ -21,6 +20,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
+from bot.alerts.webhook import make_routes
 from bot.slack.context import BotContext
 
 log = logging.getLogger(__name__)
@@ -57,14 +57,5 @@ def create_web_app(ctx: BotContext, bolt_app: App, extra_routes: list[BaseRoute]
         Route("/healthz", healthz, methods=["GET"]),
         Route("/metrics", metrics, methods=["GET"]),
     ]
-    routes += extra_routes if extra_routes is not None else alert_routes(ctx)
+    routes += extra_routes if extra_routes is not None else list(make_routes(ctx))
     return Starlette(routes=routes)
-
-
-def alert_routes(ctx: BotContext) -> list[Any]:
-    try:
-        from bot.alerts.webhook import make_routes
-    except ImportError as e:
-        log.warning("Alertmanager webhook not available (%s): no /alertmanager route", e)
-        return []
-    return list(make_routes(ctx))

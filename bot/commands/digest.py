@@ -11,13 +11,15 @@ import argparse
 import gzip
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from bot.config import AppConfig, ClusterConfig, ConfigError, load_config
-from bot.digest import Digest, DigestBuilder
-from bot.digest.files import digest_files, resolve_jobs
-from bot.digest.report import render_json, render_text
-from bot.models import MilvusEvidence, TimeWindow
+from bot.config import ConfigError, load_config
 from bot.timewindow import WindowError, make_window
+
+if TYPE_CHECKING:  # the digest modules load only when `digest` runs: every CLI start registers every command
+    from bot.config import AppConfig, ClusterConfig
+    from bot.digest import Digest, DigestBuilder
+    from bot.models import MilvusEvidence, TimeWindow
 
 DEFAULT_WINDOW = "30m"
 
@@ -59,6 +61,9 @@ def _jobs(text: str) -> int | str:
 def run(args: argparse.Namespace) -> int:
     if args.top is not None and args.top < 1:
         return _fail("--top must be at least 1")
+    from bot.digest import DigestBuilder
+    from bot.digest.report import render_json, render_text
+
     config, config_error = _config(args.config)
     targets: list[str] = args.targets
     builder = DigestBuilder(top=args.top)
@@ -141,6 +146,8 @@ def _milvus_facts(cluster: ClusterConfig, collection: str | None) -> MilvusEvide
 
 def _from_files(paths: list[str], window: TimeWindow | None, collection: str | None,
                 builder: DigestBuilder, jobs: int | str) -> Digest:
+    from bot.digest.files import digest_files, resolve_jobs
+
     try:
         stats, malformed = digest_files(paths, window, collection, builder, jobs=resolve_jobs(jobs, paths))
     except (OSError, EOFError, gzip.BadGzipFile) as e:

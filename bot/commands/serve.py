@@ -1,7 +1,7 @@
 """`milvus-triage serve http|socket`: run the Slack bot.
 
 http:   Bolt behind Starlette + uvicorn on --port ($PORT, default 3000): /slack/events, /healthz, /metrics,
-        and POST /alertmanager when the alerts module is installed. For production.
+        and POST /alertmanager (the alert webhook). For production.
 socket: Socket Mode over an outbound WebSocket (SLACK_APP_TOKEN, xapp-…); no public URL needed. For laptops.
 Secrets come only from the environment: SLACK_BOT_TOKEN, SLACK_SIGNING_SECRET (http), SLACK_APP_TOKEN (socket).
 """
@@ -31,16 +31,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
-def _start_scheduler(ctx: object) -> None:
-    try:
-        from bot.alerts.scheduler import start
-    except ImportError as e:
-        log.warning("scheduled handoffs not available (%s)", e)
-        return
-    start(ctx)
-
-
 def run(args: argparse.Namespace) -> int:
+    from bot.alerts.scheduler import start as start_scheduler
     from bot.slack.app import build_app
     from bot.slack.client import APP_TOKEN_ENV, MissingSecretError, require_env
     from bot.slack.context import build_context
@@ -55,7 +47,7 @@ def run(args: argparse.Namespace) -> int:
 
             app_token = require_env(APP_TOKEN_ENV)
             app = build_app(ctx, socket_mode=True)
-            _start_scheduler(ctx)
+            start_scheduler(ctx)
             SocketModeHandler(app, app_token).start()
             return 0
         import uvicorn
@@ -63,7 +55,7 @@ def run(args: argparse.Namespace) -> int:
         from bot.web import create_web_app
 
         app = build_app(ctx)
-        _start_scheduler(ctx)
+        start_scheduler(ctx)
         uvicorn.run(create_web_app(ctx, app), host=args.host, port=args.port, log_level="info")
         return 0
     except MissingSecretError as e:

@@ -206,7 +206,9 @@ class DigestBuilder:
         for key, acc in other._shapes.items():
             mine = self._shapes.get(key)
             if mine is not None:
+                shapes = mine.shape_count
                 mine.merge(acc)
+                mine.shape_count = shapes  # the same shape seen by two workers is still one shape
             elif len(self._shapes) < self.max_shapes:
                 self._shapes[key] = acc
             else:

@@ -172,13 +172,42 @@ def _render_finding(rule: Rule, ctx: FactContext, item: ScopeItem | None, out: O
     )
 
 
-SOURCE_LABELS = {"metrics": "metrics", "slowlog": "slow log", "milvus": "Milvus facts"}
-
-
 def _names(whats: list[str], keep: int = 5) -> str:
     if len(whats) <= keep + 1:
         return ", ".join(whats)
     return f"{', '.join(whats[:keep])} and {len(whats) - keep} more"
+
+
+def _missing_lines(pb: Playbooks, ctx: FactContext,
+                   missing_by_cause: dict[str, list[tuple[str, str]]]) -> list[str]:
+    """One line per reason, said once, with the causes (and their inputs) it kept from being checked.
+
+    A whole source that could not be gathered (Prometheus down) gets one "could not gather" line that
+    lists every cause it blocked, instead of the same reason once per cause or rule; any other reason
+    (a metric this version does not export, a failed query) gets one "could not check" line.
+    """
+    sources = list(ctx.evidence.missing)
+    order = {c: int(v.get("order", 99)) for c, v in pb.causes.items()}
+    blocked: dict[str, dict[str, list[str]]] = {}  # "source:<i>" or the reason -> cause -> inputs
+    for cause in sorted(missing_by_cause, key=lambda c: order.get(c, 99)):
+        for what, why in missing_by_cause[cause]:
+            key = next((f"source:{i}" for i, m in enumerate(sources) if m.reason and m.reason in why), why)
+            whats = blocked.setdefault(key, {}).setdefault(cause, [])
+            if what not in whats:
+                whats.append(what)
+    lines = []
+    for i, m in enumerate(sources):
+        line = f"could not gather {m.what} ({m.source}): {m.reason}"
+        if f"source:{i}" in blocked:
+            line += f"; so could not check {_causes(blocked.pop(f'source:{i}'))}"
+        lines.append(line)
+    lines += ctx.notes
+    lines += [f"could not check {_causes(causes)}: unavailable ({why})" for why, causes in blocked.items()]
+    return lines
+
+
+def _causes(causes: dict[str, list[str]]) -> str:
+    return ", ".join(f"{cause} ({_names(whats, keep=3)})" for cause, whats in causes.items())
 
 
 def _summaries(pb: Playbooks, ctx: FactContext, results: list[RuleResult],
@@ -213,20 +242,7 @@ def _summaries(pb: Playbooks, ctx: FactContext, results: list[RuleResult],
         if r.missing and not (g and g in fired_groups):
             bucket = missing_by_cause.setdefault(r.rule.cause, [])
             bucket.extend(m for m in r.missing if m not in bucket)
-    not_checked = [f"could not gather {m.what} ({m.source}): {m.reason}" for m in ctx.evidence.missing]
-    not_checked += ctx.notes
-    # A whole source that could not be gathered is said once above; per-item lines just point at it.
-    source_reasons = [(m.reason, SOURCE_LABELS.get(m.source, m.source)) for m in ctx.evidence.missing if m.reason]
-    order = {c: int(v.get("order", 99)) for c, v in pb.causes.items()}
-    for cause in sorted(missing_by_cause, key=lambda c: order.get(c, 99)):
-        by_reason: dict[str, list[str]] = {}
-        for what, why in missing_by_cause[cause]:
-            why = next((f"no {label}" for reason, label in source_reasons if reason in why), why)
-            by_reason.setdefault(why, [])
-            if what not in by_reason[why]:
-                by_reason[why].append(what)
-        parts = "; ".join(f"{_names(whats)} unavailable ({why})" for why, whats in by_reason.items())
-        not_checked.append(f"could not check {cause}: {parts}")
+    not_checked = _missing_lines(pb, ctx, missing_by_cause)
     if ctx.version is not None:
         for note in pb.observability:
             if in_range(ctx.version, note.versions):

@@ -7,6 +7,7 @@ from typing import Any
 
 from slack_bolt import App
 
+from bot.alerts.slack_listener import register as register_alert_listener
 from bot.slack.client import SIGNING_SECRET_ENV, require_env
 from bot.slack.context import BotContext
 
@@ -37,7 +38,8 @@ def build_app(ctx: BotContext, *, socket_mode: bool = False, signing_secret: str
     commands.register(app, ctx)
     mentions.register(app, ctx)
     actions.register(app, ctx)
-    _register_alerts(app, ctx)
+    # Before the catch-all below: Bolt runs only the first listener that matches a message.
+    register_alert_listener(app, ctx)
 
     @app.event("message")
     def _other_messages() -> None:
@@ -50,11 +52,3 @@ def build_app(ctx: BotContext, *, socket_mode: bool = False, signing_secret: str
 
     return app
 
-
-def _register_alerts(app: App, ctx: BotContext) -> None:
-    try:
-        from bot.alerts.slack_listener import register
-    except ImportError as e:
-        log.warning("alert-channel listener not available (%s): alert messages are ignored", e)
-        return
-    register(app, ctx)

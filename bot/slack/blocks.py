@@ -47,7 +47,7 @@ __all__ = ["BlockLimitError", "RenderedDiagnosis", "check_limits", "limit_proble
 SEVERITY_ICON = {"critical": ":red_circle:", "warning": ":large_orange_circle:", "info": ":large_blue_circle:"}
 SUMMARY_FINDINGS = 3
 SHAPES_SHOWN = 5
-NOT_CHECKED_LINE = 300
+NOT_CHECKED_LINE = 700  # one line per source now also lists the causes it blocked
 _NOTE_RESERVE = 400  # characters kept free for the "did not fit" note
 
 

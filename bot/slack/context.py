@@ -18,6 +18,7 @@ from bot.slack.client import make_web_client
 from bot.slack.dedup import EventDedup
 from bot.slack.recent import RecentDiagnoses
 from bot.slack.sender import ChannelSender
+from bot.store import open_store as open_history_store
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -80,15 +81,10 @@ class BotContext:
 
 
 def open_store_or_none(config: AppConfig) -> Any | None:
-    """The alerts engineer's store (SQLAlchemy), when that module is installed; else None."""
-    try:
-        from bot.store import open_store  # type: ignore[attr-defined]
-    except ImportError as e:
-        log.warning("bot.store is not available (%s): running without history or shared dedup", e)
-        return None
+    """The history store (DATABASE_URL wins over clusters.yaml), or None when it cannot be opened."""
     url = os.environ.get("DATABASE_URL") or config.store.url
     try:
-        return open_store(url)
+        return open_history_store(url)
     except Exception as e:  # a broken store must not stop the bot from answering
         log.error("could not open the store (%s): running without it", type(e).__name__)
         return None

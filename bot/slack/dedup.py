@@ -25,10 +25,9 @@ class EventDedup:
 
     def first_time(self, key: str) -> bool:
         """True the first time `key` is seen (within the TTL), False for a repeat."""
-        claim = getattr(self.store, "claim_event", None) if self.store is not None else None
-        if callable(claim):
+        if self.store is not None:
             try:
-                return bool(claim(key))
+                return bool(self.store.claim_event(key))
             except Exception as e:  # fall back to memory: a repeat reply beats a lost one
                 log.warning("store dedup failed (%s); using in-process dedup", type(e).__name__)
         now = time.monotonic()

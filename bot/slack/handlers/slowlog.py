@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import time
 
+from bot.digest.slack import digest_blocks, digest_text
 from bot.escape import slack_escape
 from bot.models import TriageRequest
 from bot.slack.blocks import esc, shape_lines, window_text
@@ -15,15 +16,6 @@ from bot.slack.limits import BlockLimitError, check_limits
 
 log = logging.getLogger(__name__)
 TOP = 10
-
-
-def _digest_renderers():  # the digest engineer's renderers, when installed
-    try:
-        from bot.digest.slack import digest_blocks, digest_text
-    except ImportError as e:
-        log.warning("bot.digest.slack not available (%s): using the built-in short digest", e)
-        return None, None
-    return digest_blocks, digest_text
 
 
 def _fallback_blocks(digest: object, cluster: str, request: TriageRequest, slow_lines: int) -> list[dict]:
@@ -59,22 +51,17 @@ def run_slowlog(ctx: BotContext, request: TriageRequest, target: ReplyTarget) ->
         ctx.metrics.command("slowlog", "unavailable")
         tell(ctx, target, f":warning: no slow log for `{esc(cluster.name)}`: {slack_escape(why)}", ephemeral=False)
         return
-    digest_blocks, digest_text = _digest_renderers()
     text = f"{cluster.name}: slow-search digest, {evidence.slow_lines:,} slow requests"
     blocks: list[dict] = []
-    if digest_blocks is not None:
-        for top in (TOP, 5, 3):
-            try:
-                blocks = check_limits(digest_blocks(digest, cluster.name, top))
-                break
-            except BlockLimitError as e:
-                log.warning("digest blocks over Slack limits with top=%d: %s", top, e)
-                blocks = []
-    if not blocks:
+    for top in (TOP, 5, 3):
+        try:
+            blocks = check_limits(digest_blocks(digest, cluster.name, top))
+            break
+        except BlockLimitError as e:
+            log.warning("digest blocks over Slack limits with top=%d: %s", top, e)
+    if not blocks:  # still over the limits with 3 shapes: a bare list (the file below has everything)
         blocks = _fallback_blocks(digest, cluster.name, request, evidence.slow_lines)
-    files = []
-    if digest_text is not None:
-        files.append((digest_text(digest), f"slowlog-{cluster.name}.txt", f"{cluster.name}: slow-search digest"))
+    files = [(digest_text(digest), f"slowlog-{cluster.name}.txt", f"{cluster.name}: slow-search digest")]
     try:
         reply_blocks(ctx, target, blocks, slack_escape(text), files)
         ctx.metrics.command("slowlog", "ok")

@@ -59,7 +59,7 @@ def run_triage(ctx: BotContext, request: TriageRequest, target: ReplyTarget, sub
     try:
         ts = post_diagnosis(ctx, d, target.channel, target.thread_ts, update_ts=target.placeholder_ts)
         ctx.metrics.command(subcommand, "ok")
-        _record(ctx, d, target.channel, target.thread_ts or ts)
+        _record(ctx, d, target.channel, target.thread_ts or ts, ts)
     except SlackApiError as e:
         code = str(e.response.get("error", "unknown"))
         if code in NOT_IN_CHANNEL and target.response_url:
@@ -76,15 +76,26 @@ def run_triage(ctx: BotContext, request: TriageRequest, target: ReplyTarget, sub
         _fail(ctx, target, error_text(f"could not post the diagnosis for `{slack_escape(cluster)}`", e))
 
 
-def _record(ctx: BotContext, d: Diagnosis, channel: str, thread_ts: str) -> None:
-    """History for handoffs, when the store is there; a store failure never costs the reply."""
-    record = getattr(ctx.store, "record_diagnosis", None)
-    if record is None:
+def _record(ctx: BotContext, d: Diagnosis, channel: str, thread_ts: str, summary_ts: str) -> None:
+    """History for handoffs, with the link to the reply; a store or Slack failure never costs the reply."""
+    if ctx.store is None:
         return
     try:
-        record(d, channel=channel, thread_ts=thread_ts)
+        ctx.store.record_diagnosis(d, channel=channel, thread_ts=thread_ts,
+                                   permalink=permalink(ctx, channel, summary_ts))
     except Exception as e:
         log.warning("could not record the diagnosis (%s)", type(e).__name__)
+
+
+def permalink(ctx: BotContext, channel: str, ts: str) -> str | None:
+    """The reply's link (chat.getPermalink), for handoffs; None when Slack will not give one."""
+    from bot.slack.deliver import call
+
+    try:
+        return str(call(ctx, "chat.getPermalink", channel=channel, message_ts=ts)["permalink"])
+    except Exception as e:  # only the link is lost, not the record
+        log.info("chat.getPermalink failed (%s)", type(e).__name__)
+        return None
 
 
 def _fail(ctx: BotContext, target: ReplyTarget, text: str) -> None:
