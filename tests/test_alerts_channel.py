@@ -90,9 +90,12 @@ def test_cooldown_gives_a_still_line_instead_of_a_second_diagnosis(bot: AlertBot
     bot.drain()
     assert len(bot.diagnoses()) == 1
     [still] = bot.posts(CH, second)
-    assert still.params["text"].startswith("still: OR chain on my_repos (diagnosed ")
-    assert "for MilvusSearchLatencyHigh" in still.params["text"] and "\n" not in still.params["text"]
     first, quieted = bot.store.incident_by_thread(CH, T), bot.store.incident_by_thread(CH, second)
+    # the still line links to the first diagnosis' reply (its chat.getPermalink, kept in the store)
+    link = bot.store.get_diagnosis(first.diagnosis_id).permalink
+    assert link and link.startswith(f"https://fake-workspace.slack.com/archives/{CH}/p")
+    assert still.params["text"].startswith(f"still: OR chain on my_repos (<{link}|diagnosed ")
+    assert "for MilvusSearchLatencyHigh" in still.params["text"] and "\n" not in still.params["text"]
     assert quieted.mode == "still" and quieted.diagnosis_id == first.diagnosis_id is not None  # for the handoff
     # Its resolve names the finding it inherited.
     bot.event(am_default_event("resolved", [QUEUE_EU], CH, later(T, 9)), "Ev203")

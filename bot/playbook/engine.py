@@ -180,34 +180,37 @@ def _names(whats: list[str], keep: int = 5) -> str:
 
 def _missing_lines(pb: Playbooks, ctx: FactContext,
                    missing_by_cause: dict[str, list[tuple[str, str]]]) -> list[str]:
-    """One line per reason, said once, with the causes (and their inputs) it kept from being checked.
+    """The "could not check" lines: each reason said once.
 
     A whole source that could not be gathered (Prometheus down) gets one "could not gather" line that
-    lists every cause it blocked, instead of the same reason once per cause or rule; any other reason
-    (a metric this version does not export, a failed query) gets one "could not check" line.
+    also lists every cause it kept from being checked, rather than its reason once per cause or rule.
+    Inputs missing for their own reasons (a metric this version does not export, a collection setting
+    not reported) get one "could not check <cause>" line per cause, grouped by reason.
     """
     sources = list(ctx.evidence.missing)
     order = {c: int(v.get("order", 99)) for c, v in pb.causes.items()}
-    blocked: dict[str, dict[str, list[str]]] = {}  # "source:<i>" or the reason -> cause -> inputs
+    by_source: list[dict[str, list[str]]] = [{} for _ in sources]  # cause -> inputs, per missing source
+    own: dict[str, dict[str, list[str]]] = {}  # cause -> reason -> inputs
     for cause in sorted(missing_by_cause, key=lambda c: order.get(c, 99)):
         for what, why in missing_by_cause[cause]:
-            key = next((f"source:{i}" for i, m in enumerate(sources) if m.reason and m.reason in why), why)
-            whats = blocked.setdefault(key, {}).setdefault(cause, [])
+            i = next((i for i, m in enumerate(sources) if m.reason and m.reason in why), None)
+            if i is not None:
+                whats = by_source[i].setdefault(cause, [])
+            else:
+                whats = own.setdefault(cause, {}).setdefault(why, [])
             if what not in whats:
                 whats.append(what)
     lines = []
-    for i, m in enumerate(sources):
+    for m, blocked in zip(sources, by_source, strict=True):
         line = f"could not gather {m.what} ({m.source}): {m.reason}"
-        if f"source:{i}" in blocked:
-            line += f"; so could not check {_causes(blocked.pop(f'source:{i}'))}"
+        if blocked:
+            line += "; so could not check " + ", ".join(f"{c} ({_names(w, keep=3)})" for c, w in blocked.items())
         lines.append(line)
     lines += ctx.notes
-    lines += [f"could not check {_causes(causes)}: unavailable ({why})" for why, causes in blocked.items()]
+    for cause, reasons in own.items():
+        parts = "; ".join(f"{_names(whats)} unavailable ({why})" for why, whats in reasons.items())
+        lines.append(f"could not check {cause}: {parts}")
     return lines
-
-
-def _causes(causes: dict[str, list[str]]) -> str:
-    return ", ".join(f"{cause} ({_names(whats, keep=3)})" for cause, whats in causes.items())
 
 
 def _summaries(pb: Playbooks, ctx: FactContext, results: list[RuleResult],

@@ -16,6 +16,7 @@ from bot.config import AppConfig, parse_config
 from bot.slack.app import build_app
 from bot.slack.client import make_web_client
 from bot.slack.context import BotContext, build_context
+from bot.store import Store
 from bot.web import create_web_app
 from tests.fixtures.slack import BOT_TOKEN, SIGNING_SECRET, FakeSlack, free_port, sign
 
@@ -81,9 +82,10 @@ class BotServer:
         return self.post(body, "application/json", **kw)
 
 
-def start_bot(fake: FakeSlack, config: AppConfig, workers: int = 4) -> BotServer:
+def start_bot(fake: FakeSlack, config: AppConfig, workers: int = 4, store: Store | None = None) -> BotServer:
+    """`store`: the history store the bot records to and reads handoffs from (None: no store)."""
     client = make_web_client(token=BOT_TOKEN, base_url=fake.base_url)
-    ctx = build_context(config, client=client, open_store=False, workers=workers)
+    ctx = build_context(config, client=client, store=store, open_store=False, workers=workers)
     app = build_app(ctx, signing_secret=SIGNING_SECRET)
     web = create_web_app(ctx, app, extra_routes=[])
     port = free_port()

@@ -1,4 +1,4 @@
-"""`handoff [12h | since 08:00]`: delegates to bot.handoff (the alerts engineer's module)."""
+"""`handoff [12h | since 08:00]`: the shift handoff from the history store (bot.handoff)."""
 
 from __future__ import annotations
 
@@ -17,6 +17,11 @@ DEFAULT_SPAN = "12h"
 
 
 def run_handoff(ctx: BotContext, since: datetime | None, span: str | None, target: ReplyTarget) -> None:
+    if ctx.store is None:
+        ctx.metrics.command("handoff", "unavailable")
+        tell(ctx, target, ":warning: no history store is configured (`store.url` in clusters.yaml or "
+                          "`DATABASE_URL`), so there is nothing to hand off.")
+        return
     start = since or datetime.now(UTC) - parse_duration(span or DEFAULT_SPAN)
     try:
         handoff = build_handoff(ctx.store, ctx.config, start)
