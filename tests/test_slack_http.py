@@ -9,17 +9,23 @@ from collections.abc import Iterator
 
 import httpx
 import pytest
-from slack_sdk.models.blocks import Block
 
 from bot.slack import buttons
-from bot.slack.limits import check_limits
 from tests.fixtures.slack import (
     FakeSlack,
     app_mention_body,
     block_actions_body,
     slash_command_body,
 )
-from tests.slack_support.botserver import BotServer, bot_config, start_bot, stop_bot, write_slow_log
+from tests.slack_support.botserver import (
+    BotServer,
+    assert_valid_blocks,
+    bot_config,
+    posted_blocks,
+    start_bot,
+    stop_bot,
+    write_slow_log,
+)
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -32,18 +38,6 @@ def bot(fake_slack_server: FakeSlack, tmp_path_factory: pytest.TempPathFactory) 
     yield server
     stop_bot(server)
 
-
-def _blocks(call_params: dict) -> list[dict]:
-    b = call_params.get("blocks")
-    return json.loads(b) if isinstance(b, str) else b
-
-
-def _assert_valid(blocks: list[dict]) -> None:
-    check_limits(blocks)
-    for b in blocks:
-        model = Block.parse(b)
-        assert model is not None
-        model.validate_json()
 
 
 def test_slash_command_is_acked_at_once_then_summary_thread_and_chart(bot: BotServer, fake_slack: FakeSlack) -> None:
@@ -61,11 +55,11 @@ def test_slash_command_is_acked_at_once_then_summary_thread_and_chart(bot: BotSe
     ts = fake_slack.reply_of(summary)["ts"]
     details = fake_slack.wait_for("chat.postMessage", where=lambda c: c.params.get("thread_ts") == ts)[0]
     for call in (summary, details):
-        _assert_valid(_blocks(call.params))
-    assert _blocks(summary.params)[0]["type"] == "header"
-    assert "prod-eu" in _blocks(summary.params)[0]["text"]["text"]
+        assert_valid_blocks(posted_blocks(call.params))
+    assert posted_blocks(summary.params)[0]["type"] == "header"
+    assert "prod-eu" in posted_blocks(summary.params)[0]["text"]["text"]
     # the evidence that could not be gathered is named in the thread
-    assert "Could not check" in json.dumps(_blocks(details.params))
+    assert "Could not check" in json.dumps(posted_blocks(details.params))
     # the chart goes into the summary's thread, in the upload call itself
     complete = fake_slack.wait_for("files.completeUploadExternal")[0]
     assert complete.params["channel_id"] == "C0PRODEU1" and complete.params["thread_ts"] == ts
@@ -125,7 +119,7 @@ def test_mention_is_answered_in_its_thread_and_retries_are_dropped(bot: BotServe
     assert "checking `prod-eu` over 15m" in placeholder.params["text"]
     update = fake_slack.wait_for("chat.update")[0]  # the placeholder becomes the summary
     assert update.params["ts"] == fake_slack.reply_of(placeholder)["ts"]
-    _assert_valid(_blocks(update.params))
+    assert_valid_blocks(posted_blocks(update.params))
     details = fake_slack.wait_for("chat.postMessage", where=lambda c: "(details)" in c.params.get("text", ""))[0]
     assert details.params["thread_ts"] == "1700000200.000200"
     complete = fake_slack.wait_for("files.completeUploadExternal")[0]
@@ -146,12 +140,12 @@ def test_channel_mentions_from_logs_are_inert_everywhere(bot: BotServer, fake_sl
     bot.command(slash_command_body("slow prod-eu 30m", response_url=fake_slack.response_url()))
     summary = fake_slack.wait_for("chat.postMessage", where=lambda c: "thread_ts" not in c.params)[0]
     fake_slack.wait_for("files.completeUploadExternal")
-    value = next(e["value"] for b in _blocks(summary.params) if b["type"] == "actions" for e in b["elements"])
+    value = next(e["value"] for b in posted_blocks(summary.params) if b["type"] == "actions" for e in b["elements"])
     ts = fake_slack.reply_of(summary)["ts"]
     bot.command(block_actions_body(buttons.ACTION_EVIDENCE, value, ts, response_url=fake_slack.response_url("act")))
     evidence = fake_slack.wait_for("chat.postMessage", where=lambda c: "evidence" in c.params.get("text", ""))[0]
     assert evidence.params["thread_ts"] == ts
-    shown = json.dumps(_blocks(evidence.params))
+    shown = json.dumps(posted_blocks(evidence.params))
     assert "&lt;!channel&gt;" in shown  # the slow-log sample is shown, escaped
     texts = fake_slack.texts()
     assert texts and not [t for t in texts if "<!channel>" in t]
@@ -165,7 +159,7 @@ def test_widen_button_doubles_the_window_in_the_same_thread(bot: BotServer, fake
     assert placeholder.params["thread_ts"] == "1700000500.000500"
     assert "over 1h again" in placeholder.params["text"]
     update = fake_slack.wait_for("chat.update")[0]
-    assert "(1h)" in json.dumps(_blocks(update.params))
+    assert "(1h)" in json.dumps(posted_blocks(update.params))
 
 
 def test_tampered_button_value_and_foreign_user_are_refused(bot: BotServer, fake_slack: FakeSlack) -> None:
@@ -199,7 +193,7 @@ def test_not_in_channel_falls_back_to_response_url_and_says_so(bot: BotServer, f
     assert answers[0].params["response_type"] == "in_channel"
     assert answers[0].params["text"].startswith("prod-eu")
     assert "I am not a member of this channel" in json.dumps(answers[0].params["blocks"])
-    _assert_valid(answers[0].params["blocks"])
+    assert_valid_blocks(answers[0].params["blocks"])
 
 
 def test_healthz(bot: BotServer) -> None:

@@ -11,15 +11,21 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from slack_sdk.models.blocks import Block
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from bot.slack.limits import check_limits
 from bot.store import NewIncident, Store, open_store
 from bot.store.schema import DiagnosisRow
 from tests.fixtures.slack import FakeSlack, permalink, slash_command_body
-from tests.slack_support.botserver import BotServer, bot_config, slow_line, start_bot, stop_bot
+from tests.slack_support.botserver import (
+    BotServer,
+    assert_valid_blocks,
+    bot_config,
+    posted_blocks,
+    slow_line,
+    start_bot,
+    stop_bot,
+)
 from tests.support.history import make_diagnosis
 
 pytestmark = pytest.mark.timeout(60)
@@ -60,18 +66,6 @@ def make_bot(fake_slack: FakeSlack, log_glob: str, tmp_path: Path) -> Iterator[C
             store.close()
 
 
-def _blocks(params: dict) -> list[dict]:
-    b = params.get("blocks")
-    return json.loads(b) if isinstance(b, str) else b
-
-
-def _assert_valid(blocks: list[dict]) -> None:
-    check_limits(blocks)
-    for b in blocks:
-        model = Block.parse(b)
-        assert model is not None
-        model.validate_json()
-
 
 def _sections(blocks: list[dict]) -> list[str]:
     return [b["text"]["text"] for b in blocks if b["type"] == "section"]
@@ -86,8 +80,8 @@ def test_slowlog_posts_top_shapes_with_counts_and_the_digest_file_in_its_thread(
     post = fake_slack.wait_for("chat.postMessage")[0]
     assert post.params["channel"] == "C0PRODEU1" and "thread_ts" not in post.params
     assert post.params["text"] == f"prod-eu: slow-search digest, {HOT + JSON_KEY} slow requests"
-    blocks = _blocks(post.params)
-    _assert_valid(blocks)
+    blocks = posted_blocks(post.params)
+    assert_valid_blocks(blocks)
     assert blocks[0] == {"type": "header", "text": {"type": "plain_text", "text": "prod-eu: slow-search digest"}}
     sections = _sections(blocks)
     assert sections[0].startswith(f"*{HOT + JSON_KEY}* slow requests") and "· 2 shapes" in sections[0]
@@ -149,8 +143,8 @@ def test_handoff_counts_the_seeded_history_and_escapes_its_fallback_text(
     assert resp.status_code == 200 and "building the handoff" in resp.text
 
     post = fake_slack.wait_for("chat.postMessage")[0]
-    blocks = _blocks(post.params)
-    _assert_valid(blocks)
+    blocks = posted_blocks(post.params)
+    assert_valid_blocks(blocks)
     assert blocks[0]["type"] == "header" and blocks[0]["text"]["text"].endswith("(12h)")
     totals = blocks[1]["elements"][0]["text"]
     assert totals == "2 clusters · 2 fired · 1 resolved · 1 still open · 4 diagnoses"
@@ -206,7 +200,7 @@ def test_an_unreachable_prometheus_is_named_once_with_the_causes_it_blocked(
     summary = fake_slack.wait_for("chat.postMessage", where=lambda c: "thread_ts" not in c.params)[0]
     ts = fake_slack.reply_of(summary)["ts"]
     details = fake_slack.wait_for("chat.postMessage", where=lambda c: c.params.get("thread_ts") == ts)[0]
-    section = next(s for s in _sections(_blocks(details.params)) if s.startswith("*Could not check*"))
+    section = next(s for s in _sections(posted_blocks(details.params)) if s.startswith("*Could not check*"))
     lines = section.split("\n")[1:]
     assert section.count("Connection refused") == 1 and section.count("127.0.0.1:9") == 1
     metrics = next(line for line in lines if line.startswith("• could not gather Prometheus (metrics)"))
@@ -214,4 +208,4 @@ def test_an_unreachable_prometheus_is_named_once_with_the_causes_it_blocked(
         assert f"{cause} (" in metrics
     assert not [line for line in lines if "no metrics" in line or line.startswith("• could not check heavy")]
     # the summary's count is the number of lines in the thread
-    assert f"Could not check {len(lines)} thing(s)" in json.dumps(_blocks(summary.params))
+    assert f"Could not check {len(lines)} thing(s)" in json.dumps(posted_blocks(summary.params))

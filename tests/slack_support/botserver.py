@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 from dataclasses import dataclass
@@ -11,9 +12,11 @@ from typing import Any
 
 import httpx
 import uvicorn
+from slack_sdk.models.blocks import Block
 
 from bot.config import AppConfig, parse_config
 from bot.slack.app import build_app
+from bot.slack.blocks import check_limits
 from bot.slack.client import make_web_client
 from bot.slack.context import BotContext, build_context
 from bot.store import Store
@@ -104,3 +107,18 @@ def start_bot(fake: FakeSlack, config: AppConfig, workers: int = 4, store: Store
 def stop_bot(bot: BotServer) -> None:
     bot.server.should_exit = True
     bot.ctx.shutdown()
+
+
+def posted_blocks(params: dict) -> list[dict]:
+    """The blocks of a recorded Web API call (form calls carry them as a JSON string)."""
+    b = params.get("blocks")
+    return json.loads(b) if isinstance(b, str) else b
+
+
+def assert_valid_blocks(blocks: list[dict]) -> None:
+    """Blocks parse and validate with slack_sdk's models and stay inside Slack's message limits."""
+    check_limits(blocks)
+    for b in blocks:
+        model = Block.parse(b)
+        assert model is not None
+        model.validate_json()
