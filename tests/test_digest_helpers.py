@@ -10,6 +10,9 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime, timedelta
 
+# The Go Duration.String() writer the demo uses for its synthetic slow lines.
+from bot.demo.slowlog import go_duration as go_duration
+
 BASE = datetime(2026, 11, 24, 15, 0, 0, tzinfo=UTC)
 
 
@@ -25,16 +28,6 @@ def zap_value(v: str) -> str:
     if v == "" or not any(c <= " " or c in '\\"[]=' for c in v):
         return v
     return json.dumps(v, ensure_ascii=False)
-
-
-def go_duration(seconds: float) -> str:
-    """Go's time.Duration.String() for the values the tests use."""
-    if seconds >= 60:
-        m, s = divmod(seconds, 60)
-        return f"{int(m)}m{s:.9f}".rstrip("0").rstrip(".") + "s"
-    if seconds >= 1:
-        return f"{seconds:.9f}".rstrip("0").rstrip(".") + "s"
-    return f"{seconds * 1000:.6f}".rstrip("0").rstrip(".") + "ms"
 
 
 def search_params(topk: int = 10, params: dict | None = None, metric: str = "L2", anns: str = "vec") -> list[dict]:

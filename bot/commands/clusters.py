@@ -24,6 +24,7 @@ import yaml
 
 from bot.commands._common import load_or_exit
 from bot.config import AppConfig, ClusterConfig
+from bot.evidence.promql import PromQLError, render
 from bot.format import format_value
 
 _DATA = Path(__file__).resolve().parent.parent / "data" / "cluster_health.yaml"
@@ -46,13 +47,10 @@ def _queries() -> dict[str, Any]:
     return yaml.safe_load(_DATA.read_text(encoding="utf-8"))
 
 
-def _escape_label_value(v: str) -> str:
-    return v.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
-
-
-def _matchers(cluster: ClusterConfig) -> str:
+def health_query(cluster: ClusterConfig) -> str:
+    """The p99 query with the cluster's matchers put in by the one PromQL renderer (values escaped)."""
     assert cluster.prometheus is not None
-    return "".join(f',{k}="{_escape_label_value(v)}"' for k, v in cluster.prometheus.matchers.items())
+    return render(_queries()["proxy_p99_5m"]["query"], cluster.prometheus.matchers, range_s=300)
 
 
 def _why(e: BaseException) -> str:
@@ -67,7 +65,10 @@ def probe_prometheus(cluster: ClusterConfig) -> tuple[str, float | None]:
     if cluster.prometheus is None:
         return "not configured", None
     data = _queries()
-    query = data["proxy_p99_5m"]["query"].replace("{matchers}", _matchers(cluster))
+    try:
+        query = health_query(cluster)
+    except PromQLError as e:
+        return f"bad matchers ({e})", None
     url = cluster.prometheus.url.rstrip("/") + "/api/v1/query?" + urllib.parse.urlencode({"query": query})
     req = urllib.request.Request(url)
     if cluster.prometheus.token_env and os.environ.get(cluster.prometheus.token_env):

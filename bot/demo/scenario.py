@@ -16,6 +16,8 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from bot.playbook.versions import parse_version
+
 DEMO_DIR = Path(__file__).resolve().parents[2] / "demo"
 SCENARIO_DIR = DEMO_DIR / "scenarios"
 BASE_PATH = DEMO_DIR / "base.yaml"
@@ -254,10 +256,10 @@ class Scenario(_Strict):
         return self._version(self.baseline_version or self.milvus_version)
 
     def _version(self, text: str) -> tuple[int, int, int]:
-        m = re.search(r"(\d+)\.(\d+)(?:\.(\d+))?", text)
-        if not m:
+        v = parse_version(text)
+        if v is None:
             raise ScenarioError(f"{self.name}: cannot read Milvus version {text!r}")
-        return int(m.group(1)), int(m.group(2)), int(m.group(3) or 0)
+        return v
 
     def window_metrics(self, base: Metrics) -> Metrics:
         return _overlay(base, self.metrics.window)

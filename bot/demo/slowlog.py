@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from bot.demo.scenario import Scenario, ScenarioError, SlowEntry
+from bot.slowlog.versions import threshold_for
 
 DIM = 128  # the production clusters' vectors; only len(PlaceholderGroup) shows it
 
@@ -36,12 +37,13 @@ def caller(version: tuple[int, int, int], kind: str) -> str:
 
 
 def threshold(version: tuple[int, int, int]) -> tuple[float, bool]:
-    """(seconds, per_nq): when a Search is logged as slow in that version with the stock config."""
-    if version >= (2, 6, 9):
-        return 1.0, True
-    if version >= (2, 5, 13):
-        return 5.0, True
-    return 5.0, False
+    """(seconds, per_nq): when a Search is logged as slow in that version with the stock config.
+
+    Read from the slow-log reader's table (bot/slowlog/thresholds.yaml), so the demo writes exactly
+    the lines the reader expects; versions older than the table get 2.3's 5 s per request.
+    """
+    t = threshold_for(version)
+    return (t.threshold_s, t.per_nq) if t is not None else (5.0, False)
 
 
 def _quote(v: str) -> str:
@@ -53,7 +55,7 @@ def _quote(v: str) -> str:
     return '"' + v.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
-def _duration(s: float) -> str:
+def go_duration(s: float) -> str:
     """Go time.Duration.String() for durations between 1 ms and an hour."""
     if s >= 60:
         m, rest = divmod(s, 60)
@@ -112,9 +114,9 @@ def format_event(ev: SlowEvent, version: tuple[int, int, int], fmt: str) -> str:
     fields.append(("guarantee_timestamp", _guarantee(e, ev.t, version)))
     if e.kind == "Search":
         fields.append(("nq", e.nq))
-    fields.append(("duration", _duration(ev.duration_s)))
+    fields.append(("duration", go_duration(ev.duration_s)))
     if e.kind == "Search" and version >= (2, 5, 13):
-        fields.append(("durationPerNq", _duration(ev.duration_s / e.nq)))
+        fields.append(("durationPerNq", go_duration(ev.duration_s / e.nq)))
     msg = f"{e.kind} slow"
     where = caller(version, e.kind)
     if fmt == "json":

@@ -25,7 +25,6 @@ from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 import requests
 from prometheus_api_client import PrometheusApiClientException, PrometheusConnect
@@ -35,6 +34,7 @@ from bot.config import ClusterConfig, PrometheusConfig
 from bot.evidence.promql import PromQLError, render
 from bot.evidence.signals import SignalDef, Variant, load_signals
 from bot.models import Missing, SignalValue, TimeWindow
+from bot.slowlog.sources import redact_url  # the one user:password remover for http(s) URLs
 
 log = logging.getLogger(__name__)
 
@@ -59,17 +59,6 @@ class PrometheusDown(Exception):
 
 class QueryFailed(Exception):
     """Prometheus answered with an error (bad query, 4xx/5xx, unreadable body)."""
-
-
-def redact_url(url: str) -> str:
-    """The URL without user:password, for messages."""
-    parts = urlsplit(url)
-    if parts.username or parts.password:
-        host = parts.hostname or ""
-        if parts.port:
-            host = f"{host}:{parts.port}"
-        return urlunsplit((parts.scheme, host, parts.path, parts.query, parts.fragment))
-    return url
 
 
 def _short(e: BaseException, limit: int = 200) -> str:

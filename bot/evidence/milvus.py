@@ -29,6 +29,7 @@ from urllib.parse import parse_qsl, urlsplit, urlunsplit
 
 from bot.config import ClusterConfig, MilvusConfig
 from bot.models import CollectionFacts, FieldFacts, IndexFacts, MilvusEvidence, Missing, SegmentFacts
+from bot.playbook.versions import parse_version
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -391,8 +392,8 @@ def mmap_setting(properties: dict[str, Any], indexes: list[IndexFacts]) -> bool 
 
 
 def _version_tuple(version: str | None) -> tuple[int, int] | None:
-    m = re.search(r"(\d+)\.(\d+)", version or "")
-    return (int(m.group(1)), int(m.group(2))) if m else None
+    v = parse_version(version)
+    return v[:2] if v is not None else None
 
 
 def segment_facts(segments: list[dict[str, Any]], vector_indexes: list[IndexFacts], cfg: MilvusConfig,

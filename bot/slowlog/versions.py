@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from functools import lru_cache
 from importlib import resources
@@ -10,9 +9,9 @@ from typing import Any
 
 import yaml
 
-_VERSION = re.compile(r"(?<![\d.])v?(\d+)\.(\d+)(?:\.(\d+))?")
-
-Version = tuple[int, int, int]
+# One Milvus version reader for the whole bot (playbooks, evidence, slow log); re-exported here.
+from bot.playbook.versions import Version as Version
+from bot.playbook.versions import parse_version as parse_version
 
 
 @dataclass(frozen=True)
@@ -21,19 +20,6 @@ class Threshold:
     per_nq: bool
     configurable: str | None  # the config key, or None when hard-coded
     note: str
-
-
-def parse_version(text: str | None) -> Version | None:
-    """'v2.3.5-lite' -> (2, 3, 5); '2.6' -> (2, 6, 0). Milvus Lite ('milvus_lite-3.2.2') is not a server: None."""
-    if not text:
-        return None
-    t = text.strip().lower()
-    if t.startswith(("milvus_lite", "milvus-lite")):
-        return None
-    m = _VERSION.search(t)
-    if m is None:
-        return None
-    return int(m.group(1)), int(m.group(2)), int(m.group(3) or 0)
 
 
 @lru_cache(maxsize=1)

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import socket
 import subprocess
 import threading
 import time
@@ -21,6 +20,8 @@ from typing import Any
 import httpx
 import yaml
 
+from bot.promlab.server import free_port
+
 REPO = Path(__file__).resolve().parents[2]
 DEPLOY = REPO / "deploy" / "alertmanager"
 BINARY_NAMES = ("prometheus-alertmanager", "alertmanager")
@@ -31,12 +32,6 @@ SLACK_COLORS = {"danger": "a30200", "good": "2eb886", "warning": "daa038"}
 
 def find_binary() -> str | None:
     return next((p for p in (shutil.which(n) for n in BINARY_NAMES) if p), None)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @dataclass
