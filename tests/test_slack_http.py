@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import httpx
 import pytest
@@ -30,11 +31,13 @@ from tests.slack_support.botserver import (
 pytestmark = pytest.mark.timeout(120)
 
 
-@pytest.fixture(scope="module")
-def bot(fake_slack_server: FakeSlack, tmp_path_factory: pytest.TempPathFactory) -> Iterator[BotServer]:
-    logs = tmp_path_factory.mktemp("milvus-logs")
+@pytest.fixture
+def bot(fake_slack: FakeSlack, tmp_path: Path) -> Iterator[BotServer]:
+    logs = tmp_path / "milvus-logs"
+    logs.mkdir()
     write_slow_log(logs / "proxy.log")
-    server = start_bot(fake_slack_server, bot_config(str(logs / "*.log")))
+    server = start_bot(fake_slack, bot_config(str(logs / "*.log")))
+    fake_slack.reset()  # start-up calls (auth.test) are not the test's business
     yield server
     stop_bot(server)
 
