@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import math
+from typing import TYPE_CHECKING
 
-from bot.models import Unit
+if TYPE_CHECKING:  # annotations only: bot.models would import pydantic on the digest's path
+    from bot.models import Unit
 
 
 def format_value(value: float | None, unit: Unit | str) -> str:

@@ -10,11 +10,12 @@ one formatter (bot.format) can render it.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
+
+from bot.slowlog.request import SlowRequest as SlowRequest
 
 # Units a signal can carry. One formatter (bot.format.format_value) renders each of them.
 Unit = Literal["ms", "s", "ratio", "count", "per_s", "cores", "bytes", "nq", "info"]
@@ -96,37 +97,7 @@ class SignalValue(BaseModel):
 # --------------------------------------------------------------------------- slow log
 
 
-@dataclass(slots=True)
-class SlowRequest:
-    """One parsed `Search slow` / `Query slow` / `HybridSearch slow` line.
-
-    A dataclass (not pydantic) because the digest parses millions of these.
-    Every field but `kind` and `duration_s` is optional: the fields differ by Milvus version.
-    """
-
-    kind: Literal["search", "query", "hybrid_search"]
-    duration_s: float
-    time: datetime | None = None
-    trace_id: str | None = None
-    role: str | None = None
-    db: str | None = None
-    collection: str | None = None
-    partitions: list[str] = field(default_factory=list)
-    dsl: str = ""  # the filter expression (`dsl` for search, `expr` for query, joined `dsls` for hybrid)
-    nq: int | None = None
-    topk: int | None = None
-    metric_type: str | None = None
-    anns_field: str | None = None
-    search_params: dict[str, Any] = field(default_factory=dict)  # the inner params: nprobe, ef, search_list, ...
-    output_fields: list[str] = field(default_factory=list)
-    consistency_level: str | None = None  # logged from 2.5; inferred from guarantee_timestamp before
-    use_default_consistency: bool | None = None
-    guarantee_timestamp: int | None = None
-    duration_per_nq_s: float | None = None
-    placeholder_bytes: int | None = None  # len(PlaceholderGroup)
-    fmt: Literal["text", "json", "api"] = "text"
-    raw: str = ""  # the original line, truncated to a few KB, for "worst sample"
-    dsls: list[str] = field(default_factory=list)  # HybridSearch: each sub-request's filter, in order
+# SlowRequest lives in bot.slowlog.request (no pydantic on the digest's import path).
 
 
 class SlowLogEvidence(BaseModel):

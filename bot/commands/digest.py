@@ -64,8 +64,11 @@ def run(args: argparse.Namespace) -> int:
     from bot.digest import DigestBuilder
     from bot.digest.report import render_json, render_text
 
-    config, config_error = _config(args.config)
     targets: list[str] = args.targets
+    # Only a single bare name can be a cluster: paths skip the config (and pydantic's import time,
+    # a tenth of a second that bench/digest.py counts).
+    maybe_cluster = len(targets) == 1 and "/" not in targets[0] and targets[0] != "-"
+    config, config_error = _config(args.config) if maybe_cluster else (None, "not read")
     builder = DigestBuilder(top=args.top)
     try:
         if config is not None and len(targets) == 1 and targets[0] in config.cluster_names:
@@ -73,6 +76,8 @@ def run(args: argparse.Namespace) -> int:
         else:
             missing = [t for t in targets if t != "-" and not Path(t).is_file()]
             if missing:
+                if not maybe_cluster:
+                    config, config_error = _config(args.config)
                 return _fail(_unknown_target(missing, config, config_error))
             window = make_window(args.window or DEFAULT_WINDOW, args.at) if (args.window or args.at) else None
             digest = _from_files(targets, window, args.collection, builder, args.jobs)

@@ -5,12 +5,16 @@ with its OR chains as `field in [...]`."""
 from __future__ import annotations
 
 import logging
+from typing import TYPE_CHECKING
 
 from bot.digest.expr import COMPARISON, FilterSyntaxError, Node, eq_pair, or_chains, parse, string_value
 from bot.digest.fingerprint import render
 from bot.digest.model import FilterAnalysis
-from bot.models import CollectionFacts, SlowRequest
 from bot.slowlog.parser import HYBRID_JOIN
+from bot.slowlog.request import SlowRequest
+
+if TYPE_CHECKING:  # only for annotations: bot.models would import pydantic
+    from bot.models import CollectionFacts
 
 log = logging.getLogger(__name__)
 

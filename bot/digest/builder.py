@@ -15,15 +15,18 @@ import math
 import statistics
 from bisect import bisect_right as _bisect_right
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from bot.digest.analysis import analyze_request
 from bot.digest.fingerprint import fingerprint
 from bot.digest.model import Digest, ShapeStats
 from bot.digest.settings import DigestSettings, load_settings
 from bot.digest.sketch import HISTOGRAM_BOUNDS_S, HISTOGRAM_LABELS, LogSketch
-from bot.models import MilvusEvidence, SlowRequest
 from bot.slowlog.parser import HYBRID_JOIN
+from bot.slowlog.request import SlowRequest
+
+if TYPE_CHECKING:  # only for annotations: bot.models would import pydantic
+    from bot.models import MilvusEvidence
 
 ShapeKey = tuple[Any, ...]
 _INF = float("inf")

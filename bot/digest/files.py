@@ -16,11 +16,13 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import BinaryIO
+from typing import TYPE_CHECKING, BinaryIO
 
 from bot.digest.builder import DigestBuilder
-from bot.models import TimeWindow
 from bot.slowlog.parser import MalformedLine, ScanStats, parse_slow_line, peek_time, scan_slow_lines
+
+if TYPE_CHECKING:  # only for annotations: bot.models would import pydantic
+    from bot.models import TimeWindow
 
 MIN_SPLIT_BYTES = 64 << 20  # files smaller than this are never split
 AUTO_JOBS_BYTES = 256 << 20  # with jobs="auto", use several processes only from this much plain input

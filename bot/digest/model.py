@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from bot.models import SlowRequest
+from bot.slowlog.request import SlowRequest
 
 
 @dataclass(slots=True)
