@@ -305,6 +305,7 @@ def main() -> None:
     job_counts = [args.jobs] if args.jobs else sorted({1, 2, resolve_jobs("auto", [str(path)])})
     print(f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores; --jobs auto would use"
           f" {resolve_jobs('auto', [str(path)])}")
+    ratios: dict[int, float] = {}
     for jobs in job_counts:
         best_wall, best_inner, best_cpu, peak_rss, info = float("inf"), float("inf"), float("inf"), 0, {}
         for _ in range(args.runs):
@@ -319,13 +320,20 @@ def main() -> None:
               f"  {info['lines'] / best_wall:12,.0f} lines/s")
         print(f"digest (in-process)    : {best_inner:6.2f} s  {mb / best_inner:8,.0f} MB/s"
               f"  {info['lines'] / best_inner:12,.0f} lines/s")
-        ratio = grep_best / best_wall
+        ratio = ratios[jobs] = grep_best / best_wall
         print(f"ratio digest/grep      : {ratio:.2f} of grep's throughput (target >= 0.33)"
               f"  {'OK' if ratio >= 1 / 3 else 'BELOW TARGET'}")
         print(f"CPU time (all procs)   : {best_cpu:6.2f} s, {grep_cpu / best_cpu:.2f} of grep's CPU-time throughput"
               " (less sensitive to a busy machine than wall time)")
         print(f"peak RSS (child)       : {peak_rss / 1024:,.0f} MB (largest single process; target < 200 MB)"
               f"  {'OK' if peak_rss / 1024 < 200 else 'ABOVE TARGET'}")
+    from bot.slowlog.accel import speedups
+
+    met = [j for j, r in sorted(ratios.items()) if r >= 1 / 3]
+    print(f"compiled hot paths     : {'on' if speedups is not None else 'OFF (pure Python)'}")
+    print("verdict                : " + (f"throughput target met with {met[0]} process(es)" if met else
+                                       "throughput target NOT met") +
+          "; " + ", ".join(f"{j} process(es) {r:.2f}x grep" for j, r in sorted(ratios.items())))
 
 
 if __name__ == "__main__":

@@ -32,6 +32,7 @@ MAX_LINE = 8 << 20  # a single line longer than this is skipped (counted as over
 CHUNK_SIZE = 1 << 20  # 1 MiB reads: large enough for memmem, small enough to stay in cache for the line count
 
 _KINDS = {"Search slow": "search", "Query slow": "query", "HybridSearch slow": "hybrid_search"}
+_QUOTED_KINDS = {f'"{k}"': v for k, v in _KINDS.items()}  # the messages as a text line writes them
 
 # A quoted zap value, written unrolled with possessive quantifiers (Python 3.11+) so that sre never
 # backtracks into it: the OR-chain dsl values are 100+ KB.
@@ -177,7 +178,7 @@ def parse_slow_line(line: bytes | str, *, known_time: datetime | None = None) ->
             got = _c_text_values(line, _TEXT_NAMES_B)
             if got is not None:
                 time_text, message, values = got
-                kind = _KINDS.get(_unquote(message))
+                kind = _QUOTED_KINDS.get(message) or _KINDS.get(_unquote(message))
                 if kind is None:
                     return None
                 return _build_text(kind, time_text, values, line.decode("utf-8", errors="replace"), known_time)
@@ -334,17 +335,24 @@ def _search_params(v: Any) -> tuple[int | None, str | None, str | None, dict[str
         return None, None, None, {}
     if isinstance(v, str):
         key: Any = v
+        hit = _SP_CACHE.get(key)
     elif type(v) is list:
         # A JSON line's decoded list of {key, value} objects: keyed by its items, built in C. Only
-        # all-string items are cached (what zap writes): 1 == True == 1.0 would make other keys equal.
+        # all-string items are stored (what zap writes): 1 == True == 1.0 would make other keys
+        # equal. A str never equals a non-str, so a key equal to a stored one is all strings too:
+        # the check runs on a miss only.
         try:
             key = tuple(map(tuple, map(dict.items, v)))
-            "".join(_chain(_chain(key)))  # TypeError unless every key and value is a str
-        except TypeError:  # not all dicts, or values of other types: read it every time
+            hit = _SP_CACHE.get(key)
+        except TypeError:  # not all dicts, or unhashable values: read it every time
             return _read_search_params(v)
+        if hit is None:
+            try:
+                "".join(_chain(_chain(key)))  # TypeError unless every key and value is a str
+            except TypeError:
+                return _read_search_params(v)
     else:
         return _read_search_params(v)
-    hit = _SP_CACHE.get(key)
     if hit is None:
         hit = _read_search_params(v)
         if len(_SP_CACHE) >= _SP_CACHE_MAX:
