@@ -246,6 +246,13 @@ def test_find_lines_rejects_a_bad_range() -> None:
         speedups.find_lines(b"ab\n", 0, 5, b'slow"', 10)
 
 
+def _scan_in_python(monkeypatch: pytest.MonkeyPatch) -> None:
+    """scan_slow_lines without the extension: memmem/numpy or bytes.find and bytes.count."""
+    monkeypatch.setattr(parser, "speedups", None)
+    monkeypatch.setattr(parser, "_HITS", None)
+    monkeypatch.setattr(parser, "_COUNT_NL", None)
+
+
 def test_digest_report_is_byte_identical_without_the_extension(monkeypatch: pytest.MonkeyPatch,
                                                                tmp_path: Path) -> None:
     log = tmp_path / "mixed.log"
@@ -260,9 +267,7 @@ def test_digest_report_is_byte_identical_without_the_extension(monkeypatch: pyte
     compiled = run()
     monkeypatch.setattr(parser, "_c_text_values", None)
     monkeypatch.setattr(fp, "_c_skeleton", None)
-    monkeypatch.setattr(parser, "speedups", None)
-    monkeypatch.setattr(parser, "_HITS", None)
-    monkeypatch.setattr(parser, "_COUNT_NL", None)
+    _scan_in_python(monkeypatch)
     python = run()
     fp.clear_cache()
     assert compiled == python
@@ -278,9 +283,7 @@ def test_scan_counts_match_with_and_without_the_extension(monkeypatch: pytest.Mo
         return found, st.lines, st.candidates, st.overlong
 
     compiled = scan()
-    monkeypatch.setattr(parser, "speedups", None)
-    monkeypatch.setattr(parser, "_HITS", None)
-    monkeypatch.setattr(parser, "_COUNT_NL", None)
+    _scan_in_python(monkeypatch)
     assert scan() == compiled
 
 

@@ -276,17 +276,6 @@ def _unquote(val: str) -> str:
 _UNQUOTE_CACHE: dict[str, str] = {}
 
 
-def _text_value(v: Any) -> Any:
-    """A text-format field value: unquoted when zap quoted it (zap quotes every value holding a `"`)."""
-    if type(v) is str and v[:1] == '"':
-        return _unquote(v)
-    return v
-
-
-def _as_is(v: Any) -> Any:
-    return v
-
-
 def _int(v: Any, name: str) -> int | None:
     if v is None or v == "":
         return None
@@ -428,60 +417,9 @@ def hybrid_exprs(dsls: str) -> list[str]:
     return [e.strip() for e in _HYBRID_EXPR.findall(dsls)]
 
 
-def _build(kind: str, time_text: str, f: dict[str, Any], fmt: str, raw: str) -> SlowRequest:
-    """Fields (text-format values still quoted, or JSON values) -> SlowRequest."""
-    get = f.get
-    _text = _text_value if fmt == "text" else _as_is  # JSON values are already decoded
-    dur = get("duration")
-    if dur is None or dur == "":
-        raise MalformedLine("slow-request line without duration")
-    if not time_text:
-        raise MalformedLine("slow-request line without time")
-    duration_s = _duration(_text(dur), "duration")
-    per_nq = get("durationPerNq")
-    topk, metric, anns, params = _search_params(get("search_params"))
-    dsls: list[str] = []
-    if kind == "search":
-        dsl = _text(get("dsl")) or ""
-    elif kind == "query":
-        dsl = _text(get("expr")) or ""
-    else:
-        raw_dsls = _text(get("dsls")) or ""
-        dsls = [str(x) for x in raw_dsls] if isinstance(raw_dsls, list) else hybrid_exprs(str(raw_dsls))
-        dsl = HYBRID_JOIN.join(e for e in dsls if e) if dsls else str(raw_dsls)
-    nq_raw = get("nq")
-    if nq_raw is None:
-        nq_raw = get("totalNq")
-    return _new_request(
-        kind,
-        duration_s,
-        parse_log_time(time_text),
-        _opt_str(_text(get("traceID"))),
-        _opt_str(_text(get("role"))),
-        _opt_str(_text(get("db"))),
-        _opt_str(_text(get("collection"))),
-        _str_list(_text(get("partitions"))),
-        dsl if type(dsl) is str else str(dsl),
-        _int(nq_raw, "nq"),
-        topk,
-        metric,
-        anns,
-        params,
-        _str_list(_text(get("OutputFields"))),
-        _opt_str(_text(get("ConsistencyLevel"))),
-        _bool(get("useDefaultConsistency")),
-        _int(get("guarantee_timestamp"), "guarantee_timestamp"),
-        (_duration(_text(per_nq), "durationPerNq") if per_nq not in (None, "") else None),
-        _int(get("len(PlaceholderGroup)"), "len(PlaceholderGroup)"),
-        fmt,
-        raw if len(raw) <= RAW_KEEP else raw[:RAW_KEEP],
-        dsls,
-    )
-
-
 def _build_json(kind: str, time_text: str, f: dict[str, Any], raw: str) -> SlowRequest:
-    """The hot path for JSON lines: _build(kind, time_text, f, "json", raw) with the common value
-    types (what zap writes) handled inline and everything else passed to the same helpers."""
+    """A decoded JSON line -> SlowRequest. The common value types (what zap writes) are handled
+    inline; anything else goes through the general helpers (_opt_str, _int, _str_list, ...)."""
     get = f.get
     dur = get("duration")
     if dur is None or dur == "":
@@ -585,8 +523,8 @@ def _text_list(v: str | None) -> list[str]:
 
 def _build_text(kind: str, time_text: str, values: tuple[str | None, ...], raw: str,
                 known_time: datetime | None = None) -> SlowRequest:
-    """The hot path for text lines (values: the TEXT_NAMES fields as written, None if absent): the
-    same result as _build, with the calls inlined (~2x faster)."""
+    """A text line's TEXT_NAMES values (as written, quoted or not; None if absent) -> SlowRequest.
+    Values are unquoted only when they are quoted, which most never are."""
     (dur, per_nq, sp, dsl, expr, raw_dsls, nq, total_nq, udc, gts, ph, trace, role, db, coll, parts, outs,
      level) = values
     if not dur:
@@ -743,7 +681,8 @@ _COUNT_NL: Callable[[bytes], int] | None = None
 def _accelerators() -> tuple[Callable[[bytes, bytes, int, int], Iterator[int]], Callable[[bytes], int]]:
     global _HITS, _COUNT_NL
     if _HITS is None or _COUNT_NL is None:
-        _HITS = _memmem_finder() or _py_hits
+        # With the extension, find_lines does the search: no need to probe libc's memmem.
+        _HITS = _py_hits if speedups is not None else (_memmem_finder() or _py_hits)
         _COUNT_NL = speedups.count_newlines if speedups is not None else _newline_counter()
     return _HITS, _COUNT_NL
 
